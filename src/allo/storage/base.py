@@ -51,6 +51,9 @@ class KnowledgeStore(Protocol):
     def get_document(self, document_id: str) -> Document:
         """Return a document; raise ``NotFoundError`` for an unknown id."""
 
+    def documents_by_id(self, ids: Iterable[str]) -> dict[str, Document]:
+        """Several documents at once; unknown ids are left out."""
+
     def find_by_source(self, source: str) -> Document | None:
         """Return the document loaded from ``source``, if any."""
 

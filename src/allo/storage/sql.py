@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from allo.domain import Chunk, Document
 from allo.errors import ConfigError, NotFoundError, StorageError
@@ -27,6 +25,9 @@ from allo.storage.base import StoredChunk, Vector
 from allo.storage.schema import chunks, documents, embedding_cache, store_meta
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration; checked against Alembic's own view in the tests. Knowing it lets
+# a short command (``allo ask``) skip importing Alembic when the schema is current.
+LATEST_REVISION = "0001"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -90,8 +91,29 @@ class SqlStore:
 
     # -- lifecycle -----------------------------------------------------------------
 
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or ``None`` when it has no schema."""
+        with self.engine.connect() as connection:
+            try:
+                value = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except (OperationalError, ProgrammingError):
+                return None
+        return None if value is None else str(value)
+
     def migrate(self) -> None:
         """Bring the schema to the latest Alembic revision (idempotent)."""
+        try:
+            if self.schema_revision() == LATEST_REVISION:
+                return
+        except OperationalError as exc:
+            raise StorageError(
+                f"cannot open the store at {self._safe_url()}: {exc.orig}. "
+                "Check ALLO_DATABASE_URL (or ALLO_DATA_DIR) and that the server is running.",
+                retryable=True,
+            ) from exc
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         try:

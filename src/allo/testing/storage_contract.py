@@ -73,6 +73,14 @@ class StoreContract:
             assert item.vector is not None
             np.testing.assert_array_equal(item.vector, vectors[index])
 
+    def test_documents_by_id(self, store: KnowledgeStore) -> None:
+        store.put_document(make_document("a", "sa"), make_chunks("a", 1), None)
+        store.put_document(make_document("b", "sb"), make_chunks("b", 1), None)
+        found = store.documents_by_id(["a", "b", "missing"])
+        assert sorted(found) == ["a", "b"]
+        assert found["b"].source == "sb"
+        assert store.documents_by_id([]) == {}
+
     def test_unicode_survives(self, store: KnowledgeStore) -> None:
         document = make_document(title="Facture « détaillée » — été 2026 ✓")
         store.put_document(document, make_chunks(document.id, 1), None)

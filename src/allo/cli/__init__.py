@@ -1,0 +1,1 @@
+"""The ``allo`` command line: one module per command group, thin over the core."""

@@ -1,0 +1,25 @@
+"""The ``allo`` Typer application: each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from allo.cli import ask, documents, evaluate, ingest, serve
+
+app = typer.Typer(
+    name="allo",
+    help="Allo: AI customer relations for telecom operators (French first).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(ingest.ingest)
+app.command()(ask.ask)
+app.command()(serve.serve)
+app.command()(serve.demo)
+app.add_typer(documents.app, name="documents")
+app.add_typer(evaluate.app, name="eval")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

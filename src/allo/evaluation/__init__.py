@@ -1,0 +1,1 @@
+"""Measuring Allo on public data: loaders, metrics, reports (``allo eval ...``)."""

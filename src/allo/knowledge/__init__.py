@@ -1,0 +1,1 @@
+"""The knowledge engine: ingest documents, retrieve passages, answer with citations."""

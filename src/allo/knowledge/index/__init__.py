@@ -1,0 +1,1 @@
+"""Search indexes over chunks: lexical (BM25), dense (embeddings) and their fusion."""

