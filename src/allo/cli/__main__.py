@@ -1,0 +1,5 @@
+"""``python -m allo.cli``."""
+
+from allo.cli.app import main
+
+main()
