@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from allo.cli import ask, documents, evaluate, ingest, serve
+from allo.cli import ask, documents, evaluate, ingest, noc, serve
 
 app = typer.Typer(
     name="allo",
@@ -18,6 +18,7 @@ app.command()(serve.serve)
 app.command()(serve.demo)
 app.add_typer(documents.app, name="documents")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(noc.app, name="noc")
 
 
 def main() -> None:

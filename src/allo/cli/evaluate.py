@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from allo.cli import noc
 from allo.cli.common import console, handle_errors, settings
 from allo.config import RetrievalMode
 
 app = typer.Typer(help="Measure Allo on evaluation data.", no_args_is_help=True)
+app.command("causal")(noc.causal)
 
 Corpus = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="{id,title,text} lines.")]
 Questions = Annotated[

@@ -1,0 +1,105 @@
+"""Alarm sources: every data row yields exactly one alarm, bad rows counted, never dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from allo.domain.alarms import Severity
+from allo.errors import InvalidInputError, UnsupportedFormatError
+from allo.noc.sources import (
+    CsvSource,
+    InputReport,
+    JsonLinesSource,
+    open_source,
+    parse_alarm_payload,
+    parse_alertmanager,
+)
+from allo.noc.sources.base import MALFORMED_TYPE
+
+
+def test_pcic_csv_alarm_id_is_the_type(tmp_path: Path) -> None:
+    path = tmp_path / "Alarm.csv"
+    path.write_text(
+        "alarm_id,device_id,start_timestamp,end_timestamp\n"
+        "11,28,30685,30835\n1,28,30685,\n\n14,28,abc,1\n3,7\n",
+        encoding="utf-8",
+    )
+    source = CsvSource(path)
+    alarms = list(source)
+    assert [a.row for a in alarms] == [0, 1, 2, 3]
+    assert (alarms[0].alarm_type, alarms[0].device, alarms[0].raised_at) == ("11", "28", 30685)
+    assert alarms[0].cleared_at == 30835 and alarms[0].id == "row-0"
+    assert alarms[1].cleared_at is None
+    assert alarms[2].alarm_type == MALFORMED_TYPE and alarms[3].alarm_type == MALFORMED_TYPE
+    assert source.report.counts["malformed"] == 2
+    assert "row 2" in source.report.examples["malformed"][0]
+
+
+def test_named_csv_keeps_extra_columns(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "id,device,type,raised_at,severity,site\na1,olt-1,LOS,2026-01-01T00:00:00Z,critical,Lyon\n",
+        encoding="utf-8",
+    )
+    (alarm,) = list(open_source(path))
+    assert alarm.id == "a1" and alarm.alarm_type == "LOS" and alarm.raised_at == 1767225600.0
+    assert alarm.severity is Severity.CRITICAL and alarm.attributes == {"site": "Lyon"}
+
+
+def test_json_lines_with_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(
+        '{"device": "d1", "alarm_type": "x", "raised_at": 5}\n'
+        "not json\n[1]\n"
+        '{"device": "d1", "raised_at": 6}\n',
+        encoding="utf-8",
+    )
+    source = JsonLinesSource(path)
+    alarms = list(source)
+    assert len(alarms) == 4 and alarms[0].alarm_type == "x"
+    assert source.report.counts["malformed"] == 3
+    assert "missing alarm_type" in source.report.examples["malformed"][2]
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedFormatError):
+        open_source(tmp_path / "a.xlsx")
+    with pytest.raises(InvalidInputError, match="not found"):
+        list(CsvSource(tmp_path / "nope.csv"))
+
+
+def test_generic_payload() -> None:
+    report = InputReport()
+    alarms = parse_alarm_payload(
+        {"alarms": [{"device": "a", "type": "t", "time": 1}, "oops"]}, report, first_row=10
+    )
+    assert [a.row for a in alarms] == [10, 11] and report.counts["malformed"] == 1
+    with pytest.raises(InvalidInputError):
+        parse_alarm_payload({"nothing": 1}, report)
+
+
+def test_alertmanager_webhook() -> None:
+    payload = json.loads("""{
+      "version": "4", "status": "firing", "receiver": "allo",
+      "alerts": [
+        {"status": "firing", "labels": {"alertname": "LinkDown", "instance": "r1:9100",
+         "severity": "critical"}, "annotations": {"summary": "link down"},
+         "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+         "fingerprint": "abc"},
+        {"status": "resolved", "labels": {"alertname": "HighCPU", "device": "r2"},
+         "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-01T00:05:00Z"},
+        {"status": "firing", "labels": {"instance": "r3"}, "startsAt": "2026-01-01T00:00:00Z"}
+      ]}""")
+    report = InputReport()
+    first, second, bad = parse_alertmanager(payload, report)
+    assert first.alarm_type == "LinkDown" and first.device == "r1:9100"
+    assert first.cleared_at is None and first.severity is Severity.CRITICAL
+    assert first.attributes["annotation.summary"] == "link down"
+    assert first.id.startswith("abc@")
+    assert second.device == "r2" and second.duration == 300.0
+    assert bad.alarm_type == MALFORMED_TYPE and report.counts["malformed"] == 1
+    with pytest.raises(InvalidInputError, match="Alertmanager"):
+        parse_alertmanager({"alerts": "x"}, report)
