@@ -63,7 +63,7 @@ class NotFoundError(UserError):
     """An id that does not exist (or that the caller may not see)."""
 
 
-class RuntimeFailure(AlloError):
+class RuntimeFailure(AlloError):  # noqa: N818 - paired with UserError by design
     """A failure outside the caller's control.
 
     ``retryable`` tells whether the same call may succeed later (a server restarting)

@@ -82,8 +82,11 @@ def test_eval_retrieval_prints_one_json_object(env: Path) -> None:
         "\n".join(json.dumps({"id": k, "title": k, "text": v}) for k, v in paragraphs.items()),
         encoding="utf-8",
     )
-    asked = [("Comment débloquer ma SIM ?", "p1"), ("Que contient la facture ?", "p2"),
-             ("Où arrive la fibre ?", "p3")]
+    asked = [
+        ("Comment débloquer ma SIM ?", "p1"),
+        ("Que contient la facture ?", "p2"),
+        ("Où arrive la fibre ?", "p3"),
+    ]
     questions.write_text(
         "\n".join(json.dumps({"question": q, "paragraph_id": p}) for q, p in asked),
         encoding="utf-8",
@@ -99,8 +102,22 @@ def test_eval_retrieval_prints_one_json_object(env: Path) -> None:
         assert values["n"] == 3
     assert metrics["lexical"]["recall@1"] == 1.0
 
-    only = runner.invoke(app, ["eval", "retrieval", "--corpus", str(corpus), "--questions",
-                               str(questions), "--mode", "lexical", "--k", "5", "--json"])
+    only = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(questions),
+            "--mode",
+            "lexical",
+            "--k",
+            "5",
+            "--json",
+        ],
+    )
     assert set(json.loads(only.output)) == {"lexical"}
     assert "recall@5" in json.loads(only.output)["lexical"]
 
@@ -110,6 +127,17 @@ def test_eval_reports_bad_question_file(env: Path) -> None:
     corpus.write_text(json.dumps({"id": "p", "title": "t", "text": "x"}), encoding="utf-8")
     questions = env / "q.jsonl"
     questions.write_text('{"question": "sans id"}', encoding="utf-8")
-    result = runner.invoke(app, ["eval", "retrieval", "--corpus", str(corpus), "--questions",
-                                 str(questions), "--mode", "lexical"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(questions),
+            "--mode",
+            "lexical",
+        ],
+    )
     assert result.exit_code == 2 and "paragraph_id" in result.output

@@ -84,7 +84,9 @@ def test_upload_over_the_limit_is_413(tmp_path: object, settings: Settings) -> N
         assert "limit" in response.json()["error"]["message"]  # type: ignore[attr-defined]
 
 
-def test_hostile_file_names_stay_inside_the_data_folder(client: TestClient, settings: Settings) -> None:
+def test_hostile_file_names_stay_inside_the_data_folder(
+    client: TestClient, settings: Settings
+) -> None:
     response = _upload(client, "../../../../tmp/evil.md", b"# Evil\n\ntexte")
     assert response.status_code == 201  # type: ignore[attr-defined]
     kept = list(settings.uploads_dir.iterdir())
@@ -109,7 +111,9 @@ def test_ask_validation_errors_are_422(client: TestClient) -> None:
     assert client.post("/v1/ask", json={"question": ""}).status_code == 422
     assert client.post("/v1/ask", json={"question": "x" * 5000}).status_code == 422
     assert client.post("/v1/ask", json={"question": "ok", "mode": "magic"}).status_code == 422
-    response = client.post("/v1/ask", content=b"not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/ask", content=b"not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert "error" in response.json()
 
@@ -120,7 +124,9 @@ def test_unknown_document_page_is_404(client: TestClient) -> None:
 
 
 def test_document_page_escapes_document_text(client: TestClient) -> None:
-    created = _upload(client, "xss.md", b"# Titre <img src=x onerror=alert(1)>\n\n<script>alert(2)</script> texte")
+    created = _upload(
+        client, "xss.md", b"# Titre <img src=x onerror=alert(1)>\n\n<script>alert(2)</script> texte"
+    )
     document_id = created.json()["documents"][0]["id"]  # type: ignore[attr-defined]
     page = client.get(f"/documents/{document_id}").text
     assert "<script>alert(2)" not in page and "&lt;script&gt;" in page
@@ -129,7 +135,9 @@ def test_document_page_escapes_document_text(client: TestClient) -> None:
 
 def test_home_page_and_openapi(client: TestClient) -> None:
     home = client.get("/")
-    assert home.status_code == 200 and 'lang="fr"' in home.text and "Posez votre question" in home.text
+    assert (
+        home.status_code == 200 and 'lang="fr"' in home.text and "Posez votre question" in home.text
+    )
     spec = client.get("/openapi.json").json()
     for path in ("/v1/ask", "/v1/documents", "/v1/documents/{document_id}"):
         assert path in spec["paths"]

@@ -55,7 +55,9 @@ def ask(
         for citation in answer.citations:
             where = " > ".join(citation.heading_path[1:]) if len(citation.heading_path) > 1 else ""
             suffix = f" — {where}" if where else ""
-            console.print(f"[{citation.number}] {citation.title}{suffix}", highlight=False,
-                          markup=False)
-            console.print(f"    {citation.url or citation.source}", style="dim", highlight=False,
-                          markup=False)
+            console.print(
+                f"[{citation.number}] {citation.title}{suffix}", highlight=False, markup=False
+            )
+            console.print(
+                f"    {citation.url or citation.source}", style="dim", highlight=False, markup=False
+            )

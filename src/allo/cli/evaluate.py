@@ -33,7 +33,11 @@ def _index(corpus: Path, modes: list[RetrievalMode]):  # type: ignore[no-untyped
     needs_dense = any(mode is not RetrievalMode.LEXICAL for mode in modes)
     kind = config.embedder if needs_dense else EmbedderKind.NONE
     embedder = make_embedder(kind, config.cache_dir)
-    cache = open_store(f"sqlite:///{(config.cache_dir / 'embeddings.db').resolve()}") if embedder else None
+    cache = (
+        open_store(f"sqlite:///{(config.cache_dir / 'embeddings.db').resolve()}")
+        if embedder
+        else None
+    )
     return EvaluationIndex(corpus, embedder, config.retrieval, cache)
 
 
@@ -63,7 +67,9 @@ def retrieval(
         print(json.dumps(results))
         return
     for name, metrics in results.items():
-        console.print(f"[bold]{name}[/bold] " + "  ".join(f"{key}={value}" for key, value in metrics.items()))
+        console.print(
+            f"[bold]{name}[/bold] " + "  ".join(f"{key}={value}" for key, value in metrics.items())
+        )
     console.print(f"({time.perf_counter() - started:.1f} s)")
 
 

@@ -30,7 +30,9 @@ def print_report(report: IngestReport) -> None:
 
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
-    prune: Annotated[bool, typer.Option(help="Remove documents whose source file is gone.")] = False,
+    prune: Annotated[
+        bool, typer.Option(help="Remove documents whose source file is gone.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Re-index even unchanged documents.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -40,8 +42,12 @@ def ingest(
             with console.status("Loading the embedding model…"):
                 kb.embedder.warm_up()
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, disable=as_json,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
         ) as progress:
             task = progress.add_task("Ingesting", total=None)
             report = kb.ingest(

@@ -18,8 +18,14 @@ def ranking_metrics(ranks: Sequence[int | None], k: int = 10) -> dict[str, float
     """recall@1/5/k, MRR@k and nDCG@k (binary relevance, one relevant item) over queries."""
     n = len(ranks)
     if n == 0:
-        return {"recall@1": 0.0, "recall@5": 0.0, f"recall@{k}": 0.0, f"mrr@{k}": 0.0,
-                f"ndcg@{k}": 0.0, "n": 0}
+        return {
+            "recall@1": 0.0,
+            "recall@5": 0.0,
+            f"recall@{k}": 0.0,
+            f"mrr@{k}": 0.0,
+            f"ndcg@{k}": 0.0,
+            "n": 0,
+        }
 
     def recall(cut: int) -> float:
         return sum(1 for rank in ranks if rank is not None and rank <= cut) / n

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,8 @@ from allo.knowledge.answer import confidence_from_scores
 from allo.knowledge.index.embedding import Embedder, Matrix, content_key
 from allo.knowledge.index.retriever import SearchIndex, index_text
 from allo.knowledge.ingest.chunking import chunk_document
-from allo.knowledge.ingest.parsers.jsonl import parse_jsonl
 from allo.knowledge.ingest.loader import document_id_for
+from allo.knowledge.ingest.parsers.jsonl import parse_jsonl
 from allo.storage.base import KnowledgeStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,7 +49,7 @@ def load_questions(path: Path) -> list[Question]:
             questions.append(Question(str(record["question"]), str(record["paragraph_id"])))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InvalidInputError(
-                f"{path} line {number}: expected {{\"question\", \"paragraph_id\"}} ({exc})"
+                f'{path} line {number}: expected {{"question", "paragraph_id"}} ({exc})'
             ) from exc
     return questions
 
@@ -73,8 +73,12 @@ class EvaluationIndex:
             external = record.external_id or record.title
             doc_id = document_id_for(external)
             documents[doc_id] = Document(
-                id=doc_id, source=external, title=record.title, lang=record.lang or "fr",
-                content_hash="", updated_at=_EPOCH,
+                id=doc_id,
+                source=external,
+                title=record.title,
+                lang=record.lang or "fr",
+                content_hash="",
+                updated_at=_EPOCH,
             )
             for chunk in chunk_document(record, doc_id):
                 self.chunks.append(chunk)
@@ -141,7 +145,11 @@ def evaluate_retrieval(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics per mode: recall@1/5/k, MRR@k, nDCG@k and n."""
-    vectors = index.query_vectors(questions) if any(m is not RetrievalMode.LEXICAL for m in modes) else None
+    vectors = (
+        index.query_vectors(questions)
+        if any(m is not RetrievalMode.LEXICAL for m in modes)
+        else None
+    )
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
         ranks = []
@@ -182,10 +190,17 @@ def abstention_curve(
         rows.append(
             {
                 "threshold": threshold,
-                "wrong_answer_rate": round(sum(c >= threshold for c in hidden) / max(len(hidden), 1), 4),
+                "wrong_answer_rate": round(
+                    sum(c >= threshold for c in hidden) / max(len(hidden), 1), 4
+                ),
                 "wrong_abstention_rate": round(
                     sum(c < threshold for c in present) / max(len(present), 1), 4
                 ),
             }
         )
-    return {"mode": mode.value, "n_hidden": len(hidden), "n_answerable": len(present), "curve": rows}
+    return {
+        "mode": mode.value,
+        "n_hidden": len(hidden),
+        "n_answerable": len(present),
+        "curve": rows,
+    }

@@ -67,8 +67,16 @@ class ExtractiveAnswerer:
         """Answer ``question`` from ``passages`` (best first), or abstain."""
         confidence = confidence_of(passages[0]) if passages else 0.0
         if not passages or confidence < self.abstain_below:
-            return Answer(question, message("abstain", lang), lang, (), True, confidence, mode,
-                          tuple(passages))
+            return Answer(
+                question,
+                message("abstain", lang),
+                lang,
+                (),
+                True,
+                confidence,
+                mode,
+                tuple(passages),
+            )
         chosen = self._choose(question, passages)
         citations = self._citations(chosen, passages)
         main = chosen[0]
@@ -113,7 +121,9 @@ class ExtractiveAnswerer:
             run.append(chunk)
         return run if passage.chunk in run else [passage.chunk]
 
-    def _citations(self, chosen: list[Passage], passages: Sequence[Passage]) -> tuple[Citation, ...]:
+    def _citations(
+        self, chosen: list[Passage], passages: Sequence[Passage]
+    ) -> tuple[Citation, ...]:
         ordered = list(chosen) + [p for p in passages if p not in chosen]
         citations: list[Citation] = []
         seen_chunks: set[str] = set()
@@ -155,8 +165,10 @@ class ExtractiveAnswerer:
                 continue
             break
         heading = passage.chunk.heading_path[-1] if passage.chunk.heading_path else ""
-        intro = f"{message('steps_intro', lang)} ({heading}) [1] :" if heading else (
-            f"{message('steps_intro', lang)} [1] :"
+        intro = (
+            f"{message('steps_intro', lang)} ({heading}) [1] :"
+            if heading
+            else (f"{message('steps_intro', lang)} [1] :")
         )
         return intro + "\n" + "\n".join(lines)
 

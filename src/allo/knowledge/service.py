@@ -15,7 +15,7 @@ from allo.errors import InvalidInputError
 from allo.knowledge.answer import ExtractiveAnswerer
 from allo.knowledge.index.embedding import Embedder, make_embedder
 from allo.knowledge.index.retriever import Retriever, SnapshotLoader
-from allo.knowledge.ingest.loader import IngestReport, Ingestor
+from allo.knowledge.ingest.loader import Ingestor, IngestReport
 from allo.language import detect_language
 from allo.messages import message
 from allo.storage import SqlStore, open_store
@@ -31,9 +31,7 @@ class KnowledgeBase:
         self.settings = settings
         self.store: SqlStore = open_store(settings.resolved_database_url)
         self.embedder: Embedder | None = make_embedder(settings.embedder, settings.cache_dir)
-        self.ingestor = Ingestor(
-            self.store, self.embedder, max_file_bytes=settings.max_file_bytes
-        )
+        self.ingestor = Ingestor(self.store, self.embedder, max_file_bytes=settings.max_file_bytes)
         self.retriever = Retriever(
             SnapshotLoader(self.store, self.embedder), self.embedder, settings.retrieval
         )
@@ -53,8 +51,9 @@ class KnowledgeBase:
 
     # -- documents -------------------------------------------------------------------
 
-    def ingest(self, paths: Sequence[Path], *, prune: bool = False, force: bool = False,
-               **progress: object) -> IngestReport:
+    def ingest(
+        self, paths: Sequence[Path], *, prune: bool = False, force: bool = False, **progress: object
+    ) -> IngestReport:
         """Ingest files and folders (see ``Ingestor.ingest_paths``)."""
         return self.ingestor.ingest_paths(paths, prune=prune, force=force, **progress)  # type: ignore[arg-type]
 
@@ -82,7 +81,9 @@ class KnowledgeBase:
         """Ranked passages for ``query``."""
         return self.retriever.search(query, mode, k)
 
-    def ask(self, question: str, mode: RetrievalMode | None = None, lang: str | None = None) -> Answer:
+    def ask(
+        self, question: str, mode: RetrievalMode | None = None, lang: str | None = None
+    ) -> Answer:
         """Answer from the documents, with citations, or abstain."""
         question = " ".join(question.split())
         if not question:

@@ -212,9 +212,7 @@ class SqlStore:
             for key, vector in vectors.items()
         ]
         builder = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        statement = builder(embedding_cache).on_conflict_do_nothing(
-            index_elements=["model", "key"]
-        )
+        statement = builder(embedding_cache).on_conflict_do_nothing(index_elements=["model", "key"])
         with self.engine.begin() as connection:
             connection.execute(statement, rows)
 
@@ -256,9 +254,7 @@ class SqlStore:
     def get_document(self, document_id: str) -> Document:
         """One document by id."""
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(documents).where(documents.c.id == document_id)
-            ).first()
+            row = connection.execute(select(documents).where(documents.c.id == document_id)).first()
         if row is None:
             raise NotFoundError(
                 f"no document with id {document_id!r}; list them with `allo documents` "

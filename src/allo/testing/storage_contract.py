@@ -16,7 +16,9 @@ from allo.errors import NotFoundError
 from allo.storage.base import KnowledgeStore
 
 
-def make_document(doc_id: str = "doc-1", source: str = "kb/livebox.md", **extra: object) -> Document:
+def make_document(
+    doc_id: str = "doc-1", source: str = "kb/livebox.md", **extra: object
+) -> Document:
     """A small valid document record for tests."""
     values: dict[str, object] = {
         "id": doc_id,
@@ -131,7 +133,9 @@ class StoreContract:
     def test_pagination_is_ordered_by_title(self, store: KnowledgeStore) -> None:
         for index, title in enumerate(["Wi-Fi", "Box", "Facture", "Appli"]):
             store.put_document(
-                make_document(f"d{index}", f"s{index}", title=title), make_chunks(f"d{index}", 1), None
+                make_document(f"d{index}", f"s{index}", title=title),
+                make_chunks(f"d{index}", 1),
+                None,
             )
         titles = [doc.title for doc in store.list_documents(limit=2)]
         titles += [doc.title for doc in store.list_documents(offset=2, limit=2)]

@@ -43,12 +43,15 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
         )
         return JSONResponse(error_body("InvalidRequest", problems), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse | HTMLResponse:
+    async def http_error(
+        request: Request, exc: StarletteHTTPException
+    ) -> JSONResponse | HTMLResponse:
         return JSONResponse(error_body("HTTPError", str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(NotFoundError)

@@ -13,7 +13,9 @@ from allo.domain import Answer, Document
 class AskRequest(BaseModel):
     """A question to the knowledge base."""
 
-    question: str = Field(min_length=1, max_length=2000, examples=["Comment configurer ma Livebox 6 ?"])
+    question: str = Field(
+        min_length=1, max_length=2000, examples=["Comment configurer ma Livebox 6 ?"]
+    )
     mode: RetrievalMode | None = Field(default=None, description="Default: the configured mode.")
     lang: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="Default: detected.")
 
@@ -54,9 +56,15 @@ class AskResponse(BaseModel):
             mode=answer.mode,
             citations=[
                 CitationOut(
-                    number=c.number, document_id=c.document_id, chunk_id=c.chunk_id,
-                    title=c.title, source=c.source, heading_path=list(c.heading_path),
-                    excerpt=c.excerpt, score=round(c.score, 6), url=c.url,
+                    number=c.number,
+                    document_id=c.document_id,
+                    chunk_id=c.chunk_id,
+                    title=c.title,
+                    source=c.source,
+                    heading_path=list(c.heading_path),
+                    excerpt=c.excerpt,
+                    score=round(c.score, 6),
+                    url=c.url,
                     link=f"/documents/{c.document_id}#{c.chunk_id}",
                 )
                 for c in answer.citations
@@ -80,8 +88,13 @@ class DocumentOut(BaseModel):
     def of(cls, document: Document) -> DocumentOut:
         """Build from the domain record."""
         return cls(
-            id=document.id, title=document.title, source=document.source, lang=document.lang,
-            tags=list(document.tags), url=document.url, updated_at=document.updated_at,
+            id=document.id,
+            title=document.title,
+            source=document.source,
+            lang=document.lang,
+            tags=list(document.tags),
+            url=document.url,
+            updated_at=document.updated_at,
             chunks=document.chunk_count,
         )
 

@@ -10,7 +10,8 @@ from allo.knowledge.index.fusion import reciprocal_rank_fusion
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
     vectors = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit
 
 
 def test_exact_search_finds_the_nearest() -> None:
@@ -51,7 +52,5 @@ def test_rrf_prefers_items_both_lists_rank_well() -> None:
 
 
 def test_rrf_weights() -> None:
-    fused = reciprocal_rank_fusion(
-        {"a": [(1, 1.0)], "b": [(2, 1.0)]}, weights={"a": 1.0, "b": 2.0}
-    )
+    fused = reciprocal_rank_fusion({"a": [(1, 1.0)], "b": [(2, 1.0)]}, weights={"a": 1.0, "b": 2.0})
     assert fused[0][0] == 2

@@ -22,11 +22,13 @@ def test_stopwords_are_dropped_and_hyphenated_words_joined() -> None:
 
 def test_bm25_ranks_the_matching_text_first() -> None:
     index = LexicalIndex()
-    index.build([
-        "Changer le mot de passe du Wi-Fi de la box",
-        "Lire sa facture et comprendre le prélèvement",
-        "Activer une eSIM sur iPhone",
-    ])
+    index.build(
+        [
+            "Changer le mot de passe du Wi-Fi de la box",
+            "Lire sa facture et comprendre le prélèvement",
+            "Activer une eSIM sur iPhone",
+        ]
+    )
     assert index.search("mot de passe wifi", 3)[0][0] == 0
     assert index.search("Prélèvements sur mes factures", 3)[0][0] == 1
     assert index.search("e-SIM", 3)[0][0] == 2

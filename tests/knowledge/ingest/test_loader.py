@@ -53,9 +53,13 @@ def test_prune_removes_documents_whose_file_is_gone(kb: KnowledgeBase, tmp_path:
     assert sorted(kb.store.sources()) == sorted([str(keep.resolve()), str(elsewhere.resolve())])
 
 
-def test_jsonl_records_become_documents_and_prune_by_record(kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_jsonl_records_become_documents_and_prune_by_record(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
     path = tmp_path / "kb.jsonl"
-    records = [{"id": f"r{i}", "title": f"Article {i}", "text": f"Contenu numéro {i}."} for i in range(3)]
+    records = [
+        {"id": f"r{i}", "title": f"Article {i}", "text": f"Contenu numéro {i}."} for i in range(3)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
     assert len(kb.ingest([path]).added) == 3
     path.write_text("\n".join(json.dumps(r) for r in records[:2]), encoding="utf-8")
@@ -77,7 +81,11 @@ def test_bad_files_are_reported_and_others_still_load(tmp_path: Path) -> None:
     report = kb.ingest([docs, tmp_path / "missing.md"])
     reasons = dict(report.failed)
     assert sorted(Path(source).name for source in reasons) == [
-        "big.txt", "empty.md", "junk.pdf", "latin1.txt", "missing.md"
+        "big.txt",
+        "empty.md",
+        "junk.pdf",
+        "latin1.txt",
+        "missing.md",
     ]
     assert "UTF-8" in reasons[str((docs / "latin1.txt").resolve())]
     assert "limit" in reasons[str((docs / "big.txt").resolve())]
@@ -107,7 +115,9 @@ def test_embeddings_are_cached_by_text(tmp_path: Path) -> None:
     _write(docs, "a.md", "# A\n\n## Un\n\nPremier paragraphe.\n\n## Deux\n\nSecond paragraphe.")
     ingestor.ingest_paths([docs])
     first = embedder.embedded_texts
-    _write(docs, "a.md", "# A\n\n## Un\n\nPremier paragraphe.\n\n## Deux\n\nSecond paragraphe modifié.")
+    _write(
+        docs, "a.md", "# A\n\n## Un\n\nPremier paragraphe.\n\n## Deux\n\nSecond paragraphe modifié."
+    )
     ingestor.ingest_paths([docs])
     assert embedder.embedded_texts - first == 1  # only the edited chunk was embedded again
     assert all(item.vector is not None for item in store.iter_chunks())

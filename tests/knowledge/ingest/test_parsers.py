@@ -101,7 +101,7 @@ def test_encrypted_pdf_is_refused_with_advice() -> None:
 
 @pytest.mark.parametrize("data", [b"%PDF-1.4\n garbage garbage", b"not a pdf at all"])
 def test_corrupt_pdf_is_refused(data: bytes) -> None:
-    with pytest.raises(CorruptFileError, match="broken.pdf"):
+    with pytest.raises(CorruptFileError, match=r"broken\.pdf"):
         parse_bytes(data, "broken.pdf")
 
 
@@ -128,8 +128,19 @@ def test_corrupt_docx() -> None:
 
 def test_jsonl_records() -> None:
     lines = [
-        {"id": "a1", "title": "Roaming", "text": "En Europe, vos forfaits s'appliquent.", "tags": ["mobile"]},
-        {"id": "a2", "title": "PUK", "text": "Le code PUK débloque la SIM.", "url": "https://x.invalid/puk", "lang": "fr"},
+        {
+            "id": "a1",
+            "title": "Roaming",
+            "text": "En Europe, vos forfaits s'appliquent.",
+            "tags": ["mobile"],
+        },
+        {
+            "id": "a2",
+            "title": "PUK",
+            "text": "Le code PUK débloque la SIM.",
+            "url": "https://x.invalid/puk",
+            "lang": "fr",
+        },
     ]
     data = "\n".join(json.dumps(line) for line in lines).encode()
     docs = parse_bytes(data, "kb.jsonl")
@@ -152,7 +163,7 @@ def test_jsonl_errors_name_the_line(content: bytes, message: str) -> None:
 
 
 def test_wrong_encoding_is_refused_with_a_fix() -> None:
-    with pytest.raises(InvalidInputError, match="not valid UTF-8.*iconv"):
+    with pytest.raises(InvalidInputError, match=r"not valid UTF-8.*iconv"):
         parse_bytes("Facture détaillée".encode("latin-1"), "facture.txt")
 
 

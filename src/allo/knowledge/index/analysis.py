@@ -15,19 +15,17 @@ import Stemmer
 _WORD = re.compile(r"\w+(?:-\w+)*", re.UNICODE)
 
 # Short function words of French and English: they carry no topic and would only add noise.
-STOPWORDS = frozenset(
-    """
+_STOPWORD_TEXT = """
     a au aux avec ce ces cet cette dans de des du elle en et eux il ils je la le les leur
-    leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa
-    se ses son sur ta te tes toi ton tu un une vos votre vous c d j l m n s t y est sont
+    leurs lui ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui
+    sa se ses son sur ta te tes toi ton tu un une vos votre vous c d j l m n s t y est sont
     ete etre avoir ai as avons avez ont fait faire comme plus tres si sans sous entre vers
-    chez donc alors ni car
-    the an and or of to in on for is are was were be been it its this that these those with
-    as at by from my your our their his her i you we they me do does did can how what which
-    who when where why not no
-    comment quel quelle quels quelles quoi
-    """.split()
-)
+    chez donc alors ni car the an and or of to in on for is are was were be been it its
+    this that these those with as at by from my your our their his her i you we they me do
+    does did can how what which who when where why not no comment quel quelle quels quelles
+    quoi
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def fold_accents(text: str) -> str:

@@ -40,8 +40,14 @@ class DenseIndex:
         if self.size >= self.ann_threshold:
             from usearch.index import Index
 
-            index = Index(ndim=self._vectors.shape[1], metric="ip", dtype="f32", connectivity=32,
-                          expansion_add=128, expansion_search=128)
+            index = Index(
+                ndim=self._vectors.shape[1],
+                metric="ip",
+                dtype="f32",
+                connectivity=32,
+                expansion_add=128,
+                expansion_search=128,
+            )
             index.add(np.arange(self.size, dtype=np.uint64), self._vectors, threads=0)
             self._ann = index
 
@@ -57,8 +63,10 @@ class DenseIndex:
             return []
         if self._ann is not None:
             matches = self._ann.search(query, min(k, self.size))  # type: ignore[attr-defined]
-            return [(int(key), float(1.0 - distance)) for key, distance in
-                    zip(matches.keys, matches.distances, strict=True)]
+            return [
+                (int(key), float(1.0 - distance))
+                for key, distance in zip(matches.keys, matches.distances, strict=True)
+            ]
         scores = self.scores(query)
         # cosine can be negative: shift so that top_k's "positive only" rule keeps them.
         return [(index, score - 1.0) for index, score in top_k(scores + 1.0, k)]

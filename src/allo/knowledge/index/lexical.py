@@ -20,8 +20,12 @@ class LexicalIndex:
     time, so a query is a sum of a few rows: thousands of queries a second at 50k chunks.
     """
 
-    def __init__(self, analyzer: FrenchAnalyzer | None = None) -> None:
+    def __init__(
+        self, analyzer: FrenchAnalyzer | None = None, *, k1: float = 1.2, b: float = 0.75
+    ) -> None:
         self.analyzer = analyzer or FrenchAnalyzer()
+        self.k1 = k1
+        self.b = b
         self._model: bm25s.BM25 | None = None
         self._vocabulary: dict[str, int] = {}
         self.size = 0
@@ -32,11 +36,16 @@ class LexicalIndex:
         corpus_ids: list[list[int]] = []
         for text in texts:
             corpus_ids.append(
-                [vocabulary.setdefault(token, len(vocabulary)) for token in self.analyzer.tokens(text)]
+                [
+                    vocabulary.setdefault(token, len(vocabulary))
+                    for token in self.analyzer.tokens(text)
+                ]
             )
-        model = bm25s.BM25(k1=1.2, b=0.75)
+        model = bm25s.BM25(k1=self.k1, b=self.b)
         if texts:
-            model.index(bm25s.tokenization.Tokenized(ids=corpus_ids, vocab=vocabulary), show_progress=False)
+            model.index(
+                bm25s.tokenization.Tokenized(ids=corpus_ids, vocab=vocabulary), show_progress=False
+            )
         self._model = model
         self._vocabulary = vocabulary
         self.size = len(texts)
@@ -45,7 +54,11 @@ class LexicalIndex:
         """BM25 score of every text for ``query`` (zeros when no term matches)."""
         if self._model is None or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
-        ids = [self._vocabulary[token] for token in self.analyzer.tokens(query) if token in self._vocabulary]
+        ids = [
+            self._vocabulary[token]
+            for token in self.analyzer.tokens(query)
+            if token in self._vocabulary
+        ]
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(ids), dtype=np.float32)

@@ -58,7 +58,9 @@ class SearchIndex:
         self.documents = documents
         self.settings = settings
         self.lexical = LexicalIndex()
-        self.lexical.build([index_text(chunk, documents.get(chunk.document_id)) for chunk in chunks])
+        self.lexical.build(
+            [index_text(chunk, documents.get(chunk.document_id)) for chunk in chunks]
+        )
         self.dense: DenseIndex | None = None
         if vectors is not None:
             self.dense = DenseIndex(ann_threshold=settings.ann_threshold)

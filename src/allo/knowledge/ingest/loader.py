@@ -153,8 +153,9 @@ class Ingestor:
                 seen.update(self._sources_of(source))  # a broken file is not a deleted one
             else:
                 for document in parsed:
-                    doc_source = self._source(source, document, multi=len(parsed) > 1
-                                              or document.external_id is not None)
+                    doc_source = self._source(
+                        source, document, multi=len(parsed) > 1 or document.external_id is not None
+                    )
                     seen.add(doc_source)
                     item = self._prepare(doc_source, document, force, report)
                     if item is not None:
@@ -178,7 +179,9 @@ class Ingestor:
         pending = []
         for document in parsed:
             multi = len(parsed) > 1 or document.external_id is not None
-            item = self._prepare(self._source(source, document, multi=multi), document, False, report)
+            item = self._prepare(
+                self._source(source, document, multi=multi), document, False, report
+            )
             if item is not None:
                 pending.append(item)
         self._flush(pending, report)
@@ -282,4 +285,3 @@ class Ingestor:
                 if document is not None:
                     self.store.delete_document(document.id)
                     report.pruned.append(source)
-

@@ -18,7 +18,9 @@ KB = Annotated[KnowledgeBase, Depends(knowledge)]
 
 
 @router.post("", response_model=UploadResponse, status_code=status.HTTP_201_CREATED)
-async def upload(kb: KB, file: Annotated[UploadFile, File(description="The document.")]) -> UploadResponse:
+async def upload(
+    kb: KB, file: Annotated[UploadFile, File(description="The document.")]
+) -> UploadResponse:
     """Upload one file (Markdown, HTML, PDF, DOCX, text, JSON lines) and index it.
 
     Re-uploading a file of the same name replaces its document. Invalid files get a 4xx
@@ -31,8 +33,11 @@ async def upload(kb: KB, file: Annotated[UploadFile, File(description="The docum
     report = await run_in_threadpool(kb.ingestor.ingest_bytes, data, name, f"upload/{name}")
     await run_in_threadpool(_keep_copy, kb, name, data)
     return UploadResponse(
-        added=len(report.added), updated=len(report.updated), unchanged=len(report.unchanged),
-        chunks=report.chunks, documents=[DocumentOut.of(doc) for doc in report.documents],
+        added=len(report.added),
+        updated=len(report.updated),
+        unchanged=len(report.unchanged),
+        chunks=report.chunks,
+        documents=[DocumentOut.of(doc) for doc in report.documents],
     )
 
 
@@ -55,7 +60,9 @@ def list_documents(
     """Documents ordered by title, a page at a time."""
     items = kb.documents(offset=offset, limit=limit)
     return DocumentPage(
-        total=kb.store.count_documents(), offset=offset, limit=limit,
+        total=kb.store.count_documents(),
+        offset=offset,
+        limit=limit,
         items=[DocumentOut.of(doc) for doc in items],
     )
 

@@ -37,8 +37,9 @@ def parse_bytes(data: bytes, name: str) -> list[ParsedDocument]:
     parser = PARSERS.get(suffix)
     if parser is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise UnsupportedFormatError(f"{name}: unsupported file type {suffix or '(none)'}; "
-                                     f"supported: {supported}")
+        raise UnsupportedFormatError(
+            f"{name}: unsupported file type {suffix or '(none)'}; supported: {supported}"
+        )
     if not data.strip():
         raise EmptyDocumentError(f"{name}: the file is empty")
     documents = parser(data, name)

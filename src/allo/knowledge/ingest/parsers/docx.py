@@ -48,6 +48,8 @@ def parse_docx(data: bytes, name: str) -> list[ParsedDocument]:
             step = 0
             builder.block(text)
     for table in document.tables:
-        rows = ["| " + " | ".join(cell.text.strip() for cell in row.cells) + " |" for row in table.rows]
+        rows = [
+            "| " + " | ".join(cell.text.strip() for cell in row.cells) + " |" for row in table.rows
+        ]
         builder.block("\n".join(rows), "table")
     return [ParsedDocument(title=title or title_from_name(name), sections=builder.sections())]

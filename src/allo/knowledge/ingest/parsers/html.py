@@ -64,12 +64,12 @@ def parse_html(data: bytes, name: str) -> list[ParsedDocument]:
         elif tag.find_parent((*_BLOCKS,)) is None:
             builder.block(_text(tag))
     title_tag = soup.find("title")
-    title = _text(title_tag) if isinstance(title_tag, Tag) and _text(title_tag) else None
+    page_title = _text(title_tag) if isinstance(title_tag, Tag) and _text(title_tag) else None
     html_tag = soup.find("html")
     lang = html_tag.get("lang") if isinstance(html_tag, Tag) else None
     return [
         ParsedDocument(
-            title=title or first_heading or title_from_name(name),
+            title=page_title or first_heading or title_from_name(name),
             sections=builder.sections(),
             lang=str(lang).split("-")[0].lower() if lang else None,
         )
