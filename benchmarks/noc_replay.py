@@ -4,8 +4,9 @@
 
 For each set: learn the causal graph from the alarms alone (``seconds``: learning time,
 ``causal_*``: precision, recall and F1 of its directed edges against the expert DAG),
-replay the file through the pipeline with that graph (``alarms_per_second`` from the
-first row read to the last incident out, learning excluded), then judge the incidents
+``causal_selection``: the held-out log-likelihood of every kernel/penalty candidate, the
+best of which was used), replay the file through the pipeline with that graph
+(``alarms_per_second`` from the first row read to the last incident out, learning excluded), then judge the incidents
 with the truth DAG as issue 5 defines it. The truth is used only for scoring.
 """
 
@@ -69,6 +70,12 @@ def measure(folder: Path) -> dict[str, object]:
         "causal_f1": causal["f1"],
         "causal_edges": causal["predicted_edges"],
         "seconds": round(learner.seconds, 3),
+        "causal_decay_seconds": graph.parameters["decay_seconds"],
+        "causal_penalty": graph.parameters["penalty"],
+        "causal_selection": [
+            {"decay_seconds": d, "penalty": p, "heldout_nats_per_alarm": round(s, 4)}
+            for d, p, s in learner.selection
+        ],
         "topology": topology is not None,
         "folded": dict(result.folded),
     }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from allo.domain.alarms import Alarm
 from allo.noc.causal import CausalGraph, HawkesConfig, HawkesLearner
 from allo.noc.evaluation import edge_scores
+from allo.noc.topology import Topology
 
 
 def simulate(seed: int = 7, devices: int = 20, span: float = 200_000.0) -> list[Alarm]:
@@ -36,8 +38,43 @@ def test_recovers_chain_and_ignores_noise() -> None:
     edges = {(e.cause, e.effect) for e in graph.edges}
     assert {("A", "B"), ("B", "C")} <= edges
     assert not any("D" in edge for edge in edges)
-    conditional = HawkesLearner(HawkesConfig(pairwise=False)).learn(alarms)
-    assert {(e.cause, e.effect) for e in conditional.edges} == {("A", "B"), ("B", "C")}
+    for search in ("conditional", "forward"):
+        other = HawkesLearner(HawkesConfig(search=search, select=False)).learn(alarms)
+        assert {(e.cause, e.effect) for e in other.edges} == {("A", "B"), ("B", "C")}
+
+
+def test_selection_by_heldout_likelihood_and_model_kept() -> None:
+    alarms = simulate(seed=11)
+    learner = HawkesLearner(HawkesConfig(decay_candidates=(60.0, 3000.0)))
+    graph = learner.learn(alarms)
+    assert len(learner.selection) == 4  # two kernels times two penalties, all scored
+    best = max(learner.selection, key=lambda item: item[2])
+    assert graph.parameters["decay_seconds"] == best[0] == 60.0  # the simulated delays
+    assert graph.has_model and graph.background.keys() == {"A", "B", "C", "D"}
+    ab = next(e for e in graph.edges if (e.cause, e.effect) == ("A", "B"))
+    assert 0.5 < ab.excitation < 1.1  # 0.8 B per A in the simulation
+    assert {(e.cause, e.effect) for e in graph.excitations} >= {("A", "B"), ("B", "C")}
+    fixed = HawkesLearner(HawkesConfig(decay_seconds=60.0, window_seconds=360.0, select=False))
+    assert fixed.heldout_loglik(alarms) == pytest.approx(best[2])
+
+
+def test_topology_kernel_finds_a_cause_on_the_neighbour() -> None:
+    rng = np.random.default_rng(5)
+    topology = Topology([(str(d), str(d + 1)) for d in range(0, 20, 2)])
+    events: list[tuple[float, str, str]] = []
+    for d in range(0, 20, 2):
+        for t in rng.uniform(0, 300_000, rng.poisson(150)):
+            events.append((t, "A", str(d)))
+            if rng.random() < 0.7:
+                events.append((t + rng.exponential(30.0), "B", str(d + 1)))
+        for dev in (d, d + 1):
+            events.extend((t, "N", str(dev)) for t in rng.uniform(0, 300_000, rng.poisson(100)))
+    events.sort()
+    alarms = [Alarm(f"e{i}", d, k, round(t), row=i) for i, (t, k, d) in enumerate(events)]
+    graph = HawkesLearner().learn(alarms, topology)
+    assert {(e.cause, e.effect) for e in graph.edges} == {("A", "B")}
+    edge = graph.edges[0]
+    assert edge.alphas[1] > 10 * edge.alphas[0]  # the excitation crosses one hop
 
 
 def test_graph_is_acyclic_and_round_trips(tmp_path: Path) -> None:
@@ -48,6 +85,9 @@ def test_graph_is_acyclic_and_round_trips(tmp_path: Path) -> None:
     graph.save(tmp_path / "g.json")
     again = CausalGraph.load(tmp_path / "g.json")
     assert {(e.cause, e.effect) for e in again.edges} == {(e.cause, e.effect) for e in graph.edges}
+    assert again.has_model and again.background.keys() == graph.background.keys()
+    assert len(again.excitations) == len(graph.excitations)
+    assert all(e.alphas for e in again.edges)
     graph.save(tmp_path / "g.npy")
     assert CausalGraph.load(tmp_path / "g.npy").edges
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from allo.domain.alarms import FoldReason
-from allo.noc.causal import CausalGraph
+from allo.noc.causal import CausalEdge, CausalGraph
 from allo.noc.pipeline import Flow, PipelineConfig, build_pipeline
 from allo.noc.sources.base import InputReport
+from allo.noc.stages.correlate import CausalCorrelation
 from allo.noc.stages.dedup import Deduplicate
 from allo.noc.stages.flapping import SuppressFlapping
 from allo.noc.stages.inhibit import InhibitRule, TopologyInhibition
@@ -130,3 +131,57 @@ def test_pipeline_correlates_groups_and_promotes() -> None:
     # row 3 has its cause (row 2) in the first incident: row 4, a probable root, leads instead
     assert second.members[0].reason is FoldReason.CAUSED and second.members[0].folded_under is None
     assert "Cause probable" in second.evidence[0].fr and "Probable root" in second.evidence[0].en
+
+
+def hawkes_graph() -> CausalGraph:
+    """a -> b (one b per a, mostly on the same device), b's background 1e-3/s, decay 100 s."""
+    edge = CausalEdge("a", "b", 50.0, 1.0, (0.009, 0.001))
+    return CausalGraph(
+        ("a", "b"),
+        (edge,),
+        parameters={"decay_seconds": 100.0, "window_seconds": 600.0, "simultaneous": 1.0},
+        background={"a": 1e-4, "b": 1e-3},
+        self_excitation={"a": (0.0, 0.0), "b": (0.002, 0.0)},
+        excitations=(edge,),
+    )
+
+
+def test_posterior_folds_only_probable_effects() -> None:
+    stage = CausalCorrelation(hawkes_graph(), CHAIN, CONFIG)
+    out = stage.process(
+        flows(
+            alarm(0, "a", "0", 0),
+            alarm(1, "b", "0", 10),  # 0.009 e^-0.1 against 0.001: caused (p ~ 0.8)
+            alarm(2, "a", "2", 1000),
+            alarm(3, "b", "2", 1250),  # the kernel has decayed: background wins, a root
+            alarm(4, "b", "3", 1005),  # one hop away: 0.001 e^-0.05 against 0.001, a coin toss
+            alarm(5, "a", "4", 5000),
+            alarm(6, "b", "4", 5000),  # same second: caused
+        )
+    )
+    assert out[1].cause is out[0] and 0.5 < out[1].cause_strength < 1
+    assert out[3].cause is None
+    assert out[4].cause is None  # p ~ 0.49: not more likely than not
+    assert out[6].cause is out[5]
+    strict = CausalCorrelation(hawkes_graph(), CHAIN, CONFIG, threshold=0.4)
+    assert strict.process(flows(alarm(2, "a", "2", 1000), alarm(4, "b", "3", 1005)))[1].cause
+
+
+def test_repeats_of_the_effect_lower_the_posterior() -> None:
+    stage = CausalCorrelation(hawkes_graph(), CHAIN, CONFIG)
+    out = stage.process(
+        flows(
+            *(alarm(i, "b", "0", 10 * i) for i in range(6)),
+            alarm(6, "a", "0", 55),
+            alarm(7, "b", "0", 60),
+        )
+    )
+    assert out[7].cause is None  # the burst of b explains the last b better than the a
+
+
+def test_expert_graph_without_model_names_any_cause() -> None:
+    graph = CausalGraph.from_matrix(np.array([[0, 1], [0, 0]]), ["a", "b"])
+    out = CausalCorrelation(graph, CHAIN, CONFIG).process(
+        flows(alarm(0, "a", "2", 1000), alarm(1, "b", "2", 1250))
+    )
+    assert out[1].cause is out[0]

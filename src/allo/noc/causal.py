@@ -1,27 +1,15 @@
 """Learning which alarm types cause which, from alarm history alone.
 
 The model is a topological Hawkes process, the family THP belongs to (Cai et al., KDD
-2022): an alarm of type ``j`` on device ``d`` arrives with intensity
-
-    lambda_j(d, t) = mu_j + sum_i sum_h alpha_ijh * sum_{s: type i, hop(d_s, d) = h, t_s <= t}
-                                                     exp(-beta (t - t_s))
-
-where ``h`` is 0 (same device) or 1 (adjacent device, when a topology is given). The
-likelihood of each target type separates from the others, so each type is fitted on its
-own with the classic EM for Hawkes processes (the branching structure is the latent
-variable), its parents being chosen by a likelihood-ratio test with a BIC penalty: a
-type ``i`` is kept as a cause of ``j`` when dropping its ``alpha_ij*`` costs more than
-``penalty * log(n_j)`` nats per parameter. By default each candidate cause is tested
-alone against the self-exciting model of ``j`` (``pairwise``); the conditional test (all
-causes in the model, drop one) explains away too much when, as in real networks, many
-types fire together, and found fewer true edges on both PCIC sets (see docs/noc.md).
-Self-excitation (``i == j``) is always in the model: it absorbs the burstiness of each
-device so that it is not mistaken for a cause.
+2022); the numerics (features, EM, the search for each type's parents, the held-out
+score) are in :mod:`allo.noc.causal_fit`. Self-excitation (``i == j``) is always in the
+model: it absorbs the burstiness of each device so that it is not mistaken for a cause.
 The kept edges are finally made acyclic, strongest first.
 
-Why not THP's own search: hill-climbing over whole graphs refits every candidate graph;
-the per-target decomposition gives the same kind of answer in seconds on CPU. Only numpy
-is needed and nothing is downloaded.
+The graph keeps the fitted model (background rate of each type, excitation per hop of
+each edge and of each type by itself, the kernel's time constant) so that the correlation
+stage can ask, for one alarm, how probable it is that a given earlier alarm triggered it.
+Only numpy is needed and nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -29,13 +17,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from allo.domain.alarms import Alarm
 from allo.errors import CorruptFileError, InvalidInputError
+from allo.noc import causal_fit as fit
+from allo.noc.causal_fit import Events
 from allo.noc.topology import Topology
 
 
@@ -47,6 +37,7 @@ class CausalEdge:
     effect: str
     strength: float
     excitation: float  # expected effect alarms triggered by one cause alarm
+    alphas: tuple[float, ...] = ()  # kernel height per hop (same device, adjacent), 1/s
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +48,16 @@ class CausalGraph:
     edges: tuple[CausalEdge, ...]
     method: str = "topological-hawkes-em"
     parameters: dict[str, float] = field(default_factory=dict)
+    background: dict[str, float] = field(default_factory=dict)  # per device, alarms/s
+    self_excitation: dict[str, tuple[float, ...]] = field(default_factory=dict)  # per hop
+    # every excitation the fitted model kept, 2-cycles included (``edges`` is its acyclic
+    # summary, the causal graph proper); the correlation stage weighs alarms with these
+    excitations: tuple[CausalEdge, ...] = ()
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the fitted Hawkes model came with the graph (not just its edges)."""
+        return bool(self.background) and self.parameters.get("decay_seconds", 0.0) > 0
 
     def parents(self) -> dict[str, dict[str, float]]:
         """For each effect type, its cause types and their strength."""
@@ -86,18 +87,30 @@ class CausalGraph:
 
     def to_json(self) -> dict[str, object]:
         return {
+            **self._edges_json("edges", self.edges),
             "method": self.method,
             "parameters": self.parameters,
             "types": list(self.types),
-            "edges": [
+            "background": {t: float(f"{v:.6g}") for t, v in self.background.items()},
+            "self_excitation": {
+                t: [float(f"{a:.6g}") for a in v] for t, v in self.self_excitation.items()
+            },
+            **self._edges_json("excitations", self.excitations),
+        }
+
+    @staticmethod
+    def _edges_json(key: str, edges: Sequence[CausalEdge]) -> dict[str, object]:
+        return {
+            key: [
                 {
                     "cause": e.cause,
                     "effect": e.effect,
                     "strength": round(e.strength, 3),
                     "excitation": round(e.excitation, 5),
+                    "alphas": [float(f"{a:.6g}") for a in e.alphas],
                 }
-                for e in self.edges
-            ],
+                for e in edges
+            ]
         }
 
     def save(self, path: Path) -> None:
@@ -116,20 +129,32 @@ class CausalGraph:
             if path.suffix.lower() == ".npy":
                 return cls.from_matrix(np.load(path, allow_pickle=False))
             data = json.loads(path.read_text(encoding="utf-8"))
-            edges = tuple(
-                CausalEdge(
-                    str(e["cause"]),
-                    str(e["effect"]),
-                    float(e.get("strength", 1.0)),
-                    float(e.get("excitation", 0.0)),
+
+            def edges(key: str) -> tuple[CausalEdge, ...]:
+                return tuple(
+                    CausalEdge(
+                        str(e["cause"]),
+                        str(e["effect"]),
+                        float(e.get("strength", 1.0)),
+                        float(e.get("excitation", 0.0)),
+                        tuple(float(a) for a in e.get("alphas", ())),
+                    )
+                    for e in data.get(key, [])
                 )
-                for e in data["edges"]
-            )
+
+            if "edges" not in data:
+                raise KeyError("edges")
             return cls(
                 tuple(str(t) for t in data.get("types", [])),
-                edges,
+                edges("edges"),
                 str(data.get("method", "file")),
                 dict(data.get("parameters", {})),
+                {str(t): float(v) for t, v in data.get("background", {}).items()},
+                {
+                    str(t): tuple(float(a) for a in v)
+                    for t, v in data.get("self_excitation", {}).items()
+                },
+                edges("excitations"),
             )
         except (ValueError, KeyError, TypeError, OSError) as exc:
             raise CorruptFileError(f"cannot read causal graph {path}: {exc}") from exc
@@ -144,15 +169,19 @@ def _numeric_order(types: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class HawkesConfig:
-    """Settings of the learner; defaults were set once from the model, not from any truth."""
+    """Settings of the learner (see docs/noc.md for how the defaults were chosen)."""
 
     decay_seconds: float = 300.0  # kernel time constant (1 / beta)
     window_seconds: float = 1800.0  # kernel truncation, about 6 time constants
-    penalty: float = 1.0  # BIC multiplier: keep an edge if LR/2 > penalty * log(n) * params
+    penalty: float = 1.0  # BIC multiplier: keep a cause if it gains > penalty*log(n)/2 per param
     iterations: int = 150
     refit_iterations: int = 40
-    simultaneous: bool = True
-    pairwise: bool = True  # test each cause alone against self-excitation (see module doc)
+    simultaneous: bool = True  # alarms of the same second may excite each other
+    search: str = "pairwise"  # parent search: pairwise, forward (hill-climbing), conditional
+    select: bool = True  # choose decay and penalty among the candidates by held-out fit
+    decay_candidates: tuple[float, ...] = (100.0, 300.0, 1000.0, 3000.0)
+    penalty_candidates: tuple[float, ...] = (1.0, 2.0)
+    train_share: float = 0.7  # held-out fit: train on this first share of the time span
 
 
 class HawkesLearner:
@@ -161,223 +190,145 @@ class HawkesLearner:
     def __init__(self, config: HawkesConfig | None = None) -> None:
         self.config = config or HawkesConfig()
         self.seconds = 0.0
+        self.selection: list[tuple[float, float, float]] = []  # (decay, penalty, nats/alarm)
 
     def learn(self, alarms: Sequence[Alarm], topology: Topology | None = None) -> CausalGraph:
-        """Fit on ``alarms`` (any order); ``topology`` adds the adjacent-device kernel."""
+        """Fit on ``alarms`` (any order); ``topology`` adds the adjacent-device kernel.
+
+        With ``config.select``, the kernel's time constant and the penalty are first
+        chosen among the candidates by held-out log-likelihood (:attr:`selection` keeps
+        every score), then the chosen model is fitted on all the alarms.
+        """
         started = time.perf_counter()
-        types = _numeric_order(sorted({a.alarm_type for a in alarms}))
-        devices = sorted({a.device for a in alarms} | set(topology.devices if topology else ()))
-        type_index = {t: i for i, t in enumerate(types)}
-        device_index = {d: i for i, d in enumerate(devices)}
-        times = np.array([a.raised_at for a in alarms], dtype=np.float64)
-        kinds = np.array([type_index[a.alarm_type] for a in alarms], dtype=np.int64)
-        where = np.array([device_index[a.device] for a in alarms], dtype=np.int64)
-        neighbours: list[np.ndarray] | None = None
-        if topology is not None:
-            neighbours = [
-                np.array(sorted(device_index[n] for n in topology.neighbours(d)), dtype=np.int64)
-                for d in devices
-            ]
-        strengths, excitation = self.fit_arrays(
-            times, kinds, where, len(types), len(devices), neighbours
-        )
-        edges = _acyclic(strengths, excitation, types)
-        self.seconds = time.perf_counter() - started
+        events, types = _events(alarms, topology)
         cfg = self.config
-        return CausalGraph(
-            tuple(types),
-            tuple(edges),
-            parameters={
-                "decay_seconds": cfg.decay_seconds,
-                "window_seconds": cfg.window_seconds,
-                "penalty": cfg.penalty,
-                "hops": 1.0 if topology is not None else 0.0,
-            },
+        self.selection = []
+        if cfg.select and len(events.times):
+            for decay in cfg.decay_candidates:
+                trial = replace(cfg, decay_seconds=decay, window_seconds=6 * decay)
+                x = fit.features(events, decay, trial.window_seconds, trial.simultaneous)
+                for penalty in cfg.penalty_candidates:
+                    trial = replace(trial, penalty=penalty)
+                    score = _heldout(events, trial, x, cfg.train_share)
+                    self.selection.append((decay, penalty, score))
+            decay, penalty, _ = max(self.selection, key=lambda item: item[2])
+            cfg = replace(cfg, decay_seconds=decay, window_seconds=6 * decay, penalty=penalty)
+        x = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
+        fits = _fit_events(events, cfg, x)
+        graph = _graph(fits, events, types, cfg)
+        self.seconds = time.perf_counter() - started
+        return graph
+
+    def heldout_loglik(self, alarms: Sequence[Alarm], topology: Topology | None = None) -> float:
+        """Nats per held-out alarm of the configured model (no selection): fitted on the
+        first ``train_share`` of the time span, scored on the rest."""
+        events, _ = _events(alarms, topology)
+        if len(events.times) == 0:
+            return 0.0
+        cfg = self.config
+        x = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
+        return _heldout(events, cfg, x, cfg.train_share)
+
+
+def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> float:
+    """Fit on the first ``share`` of the span; nats per alarm of the rest."""
+    first, last = float(events.times[0]), float(events.times[-1])
+    cut = first + share * (last - first)
+    fits = _fit_events(events, cfg, x, end=cut)
+    test = events.times > cut
+    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, cut, last)
+    exposure = max(last - cut, 1.0) * events.n_devices
+    seen = events.times <= cut
+    rates = np.bincount(events.kinds[seen], minlength=events.n_types) / (
+        max(cut - first, 1.0) * events.n_devices
+    )
+    score = fit.heldout_score(fits, events, x, test, comp, exposure, rates)
+    return score / max(int(test.sum()), 1)
+
+
+def _fit_events(
+    events: Events, cfg: HawkesConfig, x: np.ndarray, end: float | None = None
+) -> dict[int, fit.EffectFit]:
+    """The model of every effect type with enough alarms, fitted on times ``<= end``."""
+    start = float(events.times[0])
+    stop = float(events.times[-1]) if end is None else end
+    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, start, stop)
+    exposure = max(stop - start, 1.0) * events.n_devices
+    inside = events.times <= stop
+    fits: dict[int, fit.EffectFit] = {}
+    for effect in range(events.n_types):
+        rows = x[inside & (events.kinds == effect)]
+        if len(rows) < fit.MIN_EVENTS:
+            continue
+        fits[effect] = fit.fit_effect(
+            rows,
+            comp,
+            exposure,
+            effect,
+            events.n_types,
+            events.hops,
+            search=cfg.search,
+            penalty=cfg.penalty,
+            iterations=cfg.iterations,
+            refit_iterations=cfg.refit_iterations,
         )
-
-    # --- numerics ------------------------------------------------------------------------
-
-    def fit_arrays(
-        self,
-        times: np.ndarray,
-        kinds: np.ndarray,
-        where: np.ndarray,
-        n_types: int,
-        n_devices: int,
-        neighbours: list[np.ndarray] | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Likelihood-ratio strength and excitation of every (cause, effect) pair."""
-        if len(times) == 0:
-            return np.zeros((n_types, n_types)), np.zeros((n_types, n_types))
-        order = np.argsort(times, kind="stable")
-        times, kinds, where = times[order], kinds[order], where[order]
-        hops = 1 if neighbours is None else 2
-        features = self._features(times, kinds, where, n_types, n_devices, neighbours, hops)
-        compensator = self._compensator(times, kinds, where, n_types, neighbours, hops)
-        span = max(float(times[-1] - times[0]), 1.0)
-        exposure = span * n_devices
-        strengths = np.zeros((n_types, n_types))
-        excitation = np.zeros((n_types, n_types))
-        for effect in range(n_types):
-            rows = features[kinds == effect]
-            count = len(rows)
-            if count < 5:
-                continue
-            mu, alpha, full = self._em(
-                rows, compensator, exposure, None, None, self.config.iterations
-            )
-            threshold = self.config.penalty * np.log(count) * hops
-            for cause in range(n_types):
-                if cause == effect:
-                    continue
-                if self.config.pairwise:
-                    own = np.zeros(len(alpha), dtype=bool)
-                    own[effect * hops : (effect + 1) * hops] = True
-                    both = own.copy()
-                    both[cause * hops : (cause + 1) * hops] = True
-                    _, a2, l2 = self._em(
-                        rows[:, both],
-                        compensator[both],
-                        exposure,
-                        None,
-                        None,
-                        self.config.refit_iterations,
-                    )
-                    _, _, l1 = self._em(
-                        rows[:, own],
-                        compensator[own],
-                        exposure,
-                        None,
-                        None,
-                        self.config.refit_iterations,
-                    )
-                    if l2 - l1 > threshold:
-                        strengths[cause, effect] = l2 - l1
-                        excitation[cause, effect] = float(a2.sum())
-                    continue
-                keep = np.ones(len(alpha), dtype=bool)
-                keep[cause * hops : (cause + 1) * hops] = False
-                if not alpha[~keep].any():
-                    continue
-                _, _, reduced = self._em(
-                    rows[:, keep],
-                    compensator[keep],
-                    exposure,
-                    mu,
-                    alpha[keep],
-                    self.config.refit_iterations,
-                )
-                gain = full - reduced  # half the likelihood-ratio statistic
-                if gain > threshold:
-                    strengths[cause, effect] = gain
-                    excitation[cause, effect] = float(
-                        alpha[cause * hops : (cause + 1) * hops].sum()
-                    )
-        return strengths, excitation
-
-    def _features(
-        self,
-        times: np.ndarray,
-        kinds: np.ndarray,
-        where: np.ndarray,
-        n_types: int,
-        n_devices: int,
-        neighbours: list[np.ndarray] | None,
-        hops: int,
-    ) -> np.ndarray:
-        """``X[e, i*hops + h]``: decayed sum of earlier type-``i`` alarms at hop ``h`` of ``e``."""
-        beta = 1.0 / self.config.decay_seconds
-        window = self.config.window_seconds
-        n = len(times)
-        width = n_types * hops
-        flat = np.zeros(n * width)
-        by_device = [np.flatnonzero(where == d) for d in range(n_devices)]
-        for device in range(n_devices):
-            targets = by_device[device]
-            if len(targets) == 0:
-                continue
-            groups = [by_device[device]]
-            if neighbours is not None:
-                near = neighbours[device]
-                groups.append(
-                    np.concatenate([by_device[d] for d in near])
-                    if len(near)
-                    else np.zeros(0, dtype=np.int64)
-                )
-            for hop, sources in enumerate(groups):
-                if len(sources) == 0:
-                    continue
-                sources = np.sort(sources)  # indices are in time order
-                source_times = times[sources]
-                lo = np.searchsorted(source_times, times[targets] - window, side="left")
-                hi = np.searchsorted(
-                    source_times,
-                    times[targets],
-                    side="right" if self.config.simultaneous else "left",
-                )
-                counts = hi - lo
-                total = int(counts.sum())
-                if total == 0:
-                    continue
-                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                picked = sources[np.arange(total) + starts]
-                target = np.repeat(targets, counts)
-                if hop == 0:
-                    mask = picked != target
-                    picked, target = picked[mask], target[mask]
-                weight = np.exp(-beta * (times[target] - times[picked]))
-                index = target * width + kinds[picked] * hops + hop
-                flat += np.bincount(index, weights=weight, minlength=n * width)
-        return flat.reshape(n, width)
-
-    def _compensator(
-        self,
-        times: np.ndarray,
-        kinds: np.ndarray,
-        where: np.ndarray,
-        n_types: int,
-        neighbours: list[np.ndarray] | None,
-        hops: int,
-    ) -> np.ndarray:
-        """Integral of each feature over all devices and the whole span."""
-        beta = 1.0 / self.config.decay_seconds
-        horizon = np.minimum(self.config.window_seconds, times[-1] - times)
-        mass = (1.0 - np.exp(-beta * horizon)) / beta
-        out = np.zeros(n_types * hops)
-        out[0::hops] = np.bincount(kinds, weights=mass, minlength=n_types)
-        if neighbours is not None:
-            degree = np.array([len(n) for n in neighbours], dtype=np.float64)[where]
-            out[1::hops] = np.bincount(kinds, weights=mass * degree, minlength=n_types)
-        return np.maximum(out, 1e-9)
-
-    @staticmethod
-    def _em(
-        rows: np.ndarray,
-        compensator: np.ndarray,
-        exposure: float,
-        mu0: float | None,
-        alpha0: np.ndarray | None,
-        iterations: int,
-    ) -> tuple[float, np.ndarray, float]:
-        """EM for one target type: background rate, excitations and the log-likelihood."""
-        count = len(rows)
-        mu = mu0 if mu0 is not None else 0.5 * count / exposure
-        alpha = (
-            alpha0.copy()
-            if alpha0 is not None
-            else np.where(rows.any(axis=0), 0.5 * count / (compensator * rows.shape[1]), 0.0)
-        )
-        for _ in range(iterations):
-            intensity = mu + rows @ alpha
-            inverse = 1.0 / intensity
-            mu = max(mu * inverse.sum() / exposure, 1e-12)
-            alpha = alpha * (rows.T @ inverse) / compensator
-        intensity = mu + rows @ alpha
-        loglik = float(np.log(intensity).sum() - mu * exposure - alpha @ compensator)
-        return mu, alpha, loglik
+    return fits
 
 
-def _acyclic(strengths: np.ndarray, excitation: np.ndarray, types: list[str]) -> list[CausalEdge]:
+def _graph(
+    fits: dict[int, fit.EffectFit], events: Events, types: list[str], cfg: HawkesConfig
+) -> CausalGraph:
+    n, hops = events.n_types, events.hops
+    strengths = np.zeros((n, n))
+    alphas = np.zeros((n, n, hops))
+    for effect, model in fits.items():
+        alphas[:, effect, :] = model.alpha.reshape(n, hops)
+        for cause, strength in model.parents.items():
+            strengths[cause, effect] = strength
+    return CausalGraph(
+        tuple(types),
+        tuple(_acyclic(strengths, alphas, types, cfg.decay_seconds)),
+        parameters={
+            "decay_seconds": cfg.decay_seconds,
+            "window_seconds": cfg.window_seconds,
+            "penalty": cfg.penalty,
+            "hops": float(hops - 1),
+            "simultaneous": float(cfg.simultaneous),
+        },
+        background={types[e]: m.mu for e, m in fits.items()},
+        self_excitation={types[e]: tuple(float(a) for a in alphas[e, e]) for e in fits},
+        excitations=tuple(
+            _edge(types, cause, effect, strengths, alphas, cfg.decay_seconds)
+            for cause, effect in zip(*np.nonzero(strengths), strict=True)
+        ),
+    )
+
+
+def _events(alarms: Sequence[Alarm], topology: Topology | None) -> tuple[Events, list[str]]:
+    types = _numeric_order(sorted({a.alarm_type for a in alarms}))
+    devices = sorted({a.device for a in alarms} | set(topology.devices if topology else ()))
+    type_index = {t: i for i, t in enumerate(types)}
+    device_index = {d: i for i, d in enumerate(devices)}
+    neighbours: list[np.ndarray] | None = None
+    if topology is not None:
+        neighbours = [
+            np.array(sorted(device_index[n] for n in topology.neighbours(d)), dtype=np.int64)
+            for d in devices
+        ]
+    events = Events.of(
+        np.array([a.raised_at for a in alarms], dtype=np.float64),
+        np.array([type_index[a.alarm_type] for a in alarms], dtype=np.int64),
+        np.array([device_index[a.device] for a in alarms], dtype=np.int64),
+        len(types),
+        len(devices),
+        neighbours,
+    )
+    return events, types
+
+
+def _acyclic(
+    strengths: np.ndarray, alphas: np.ndarray, types: list[str], decay: float
+) -> list[CausalEdge]:
     """Keep the strongest edges that leave the graph acyclic (a 2-cycle keeps its stronger)."""
     n = len(types)
     reach = np.eye(n, dtype=bool)  # reach[a, b]: a path a -> ... -> b exists
@@ -386,13 +337,23 @@ def _acyclic(strengths: np.ndarray, excitation: np.ndarray, types: list[str]) ->
     for cause, effect in pairs:
         if reach[effect, cause]:
             continue
-        kept.append(
-            CausalEdge(
-                types[cause],
-                types[effect],
-                float(strengths[cause, effect]),
-                float(excitation[cause, effect]),
-            )
-        )
+        kept.append(_edge(types, cause, effect, strengths, alphas, decay))
         reach |= np.outer(reach[:, cause], reach[effect, :])
     return kept
+
+
+def _edge(
+    types: list[str],
+    cause: int,
+    effect: int,
+    strengths: np.ndarray,
+    alphas: np.ndarray,
+    decay: float,
+) -> CausalEdge:
+    return CausalEdge(
+        types[cause],
+        types[effect],
+        float(strengths[cause, effect]),
+        float(alphas[cause, effect].sum() * decay),
+        tuple(float(a) for a in alphas[cause, effect]),
+    )

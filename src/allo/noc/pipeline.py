@@ -102,10 +102,15 @@ class Pipeline:
 
     def push(self, alarms: Sequence[Alarm]) -> list[Incident]:
         """Run one batch through every stage; returns the incidents it closed."""
+        return self.push_flows(alarms)[1]
+
+    def push_flows(self, alarms: Sequence[Alarm]) -> tuple[list[Flow], list[Incident]]:
+        """Like :meth:`push`, also returning the batch's flows (what a live engine shows:
+        ``flow.incident`` is the open incident each one joined, ``None`` once closed)."""
         batch = [Flow(alarm) for alarm in alarms]
         for stage in self.stages:
             batch = stage.process(batch)
-        return self.group.add(batch)
+        return batch, self.group.add(batch)
 
     def flush(self) -> list[Incident]:
         """Close every open incident (end of a replay, or shutdown)."""

@@ -12,13 +12,27 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from allo.domain.alarms import Alarm, Incident
 from allo.noc.clock import Clock
-from allo.noc.pipeline import Pipeline
 from allo.noc.sources.base import InputReport
+
+
+class Pushes(Protocol):
+    """What a replay drives: a :class:`~allo.noc.pipeline.Pipeline`, or a persisting
+    :class:`~allo.noc.engine.NocEngine` around one."""
+
+    @property
+    def report(self) -> InputReport: ...
+
+    def push(self, alarms: Sequence[Alarm]) -> list[Incident]: ...
+
+    def flush(self) -> list[Incident]: ...
+
+    def fold_counts(self) -> Counter[str]: ...
 
 
 @dataclass
@@ -65,7 +79,7 @@ def _same_second(a: Alarm, b: Alarm) -> bool:
 
 def replay(
     alarms: Iterable[Alarm],
-    pipeline: Pipeline,
+    pipeline: Pushes,
     clock: Clock,
     *,
     speed: float | None = None,

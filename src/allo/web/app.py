@@ -16,13 +16,16 @@ from allo import __version__
 from allo.config import Settings
 from allo.errors import NotFoundError
 from allo.knowledge.service import KnowledgeBase
+from allo.noc.engine import NocEngine
 from allo.web.errors import error_body, install_error_handlers
-from allo.web.routers import ask, documents, pages
+from allo.web.routers import ask, documents, noc, pages
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, knowledge: KnowledgeBase | None = None, noc_engine: NocEngine | None = None
+) -> FastAPI:
     """Build the app around a knowledge base (created from ``settings`` if not given)."""
 
     @asynccontextmanager
@@ -30,6 +33,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
         app.state.knowledge.warm_up()
         yield
         app.state.knowledge.close()
+        app.state.noc.close()
 
     app = FastAPI(
         title="Allo",
@@ -38,6 +42,7 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.knowledge = knowledge or KnowledgeBase(settings)
+    app.state.noc = noc_engine or noc.engine_for(settings)  # opened on first use
     install_error_handlers(app)
 
     @app.exception_handler(RequestValidationError)
@@ -63,5 +68,6 @@ def create_app(settings: Settings, knowledge: KnowledgeBase | None = None) -> Fa
     app.include_router(ask.router)
     app.include_router(documents.router)
     app.include_router(pages.router)
+    app.include_router(noc.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

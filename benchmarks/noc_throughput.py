@@ -1,0 +1,356 @@
+"""NOC throughput, side by side with Prometheus Alertmanager (issue 5, "Speed, side by side").
+
+    python benchmarks/noc_throughput.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
+        [--repeat 10] [--stream-alarms 20000] [--clients 8] [--json]
+
+Three figures, measured in the same run on the same alarms (the set replayed ``--repeat``
+times over, each copy shifted in time so that nothing is a duplicate of another copy):
+
+- ``alarms_per_second``: batch replay from the source file to incidents persisted
+  (SQLite, every stage on, the learned graph and the topology), ``allo noc ingest``'s path.
+- ``stream_alarms_per_second`` and ``stream_p99_ms``: alarms posted one per request to
+  ``POST /v1/alarms`` of a real server (uvicorn, in its own process, on loopback) by
+  ``--clients`` keep-alive connections; the latency is from sending the alarm to the
+  response, which comes once the alarm is persisted and its incident updated.
+- ``peer_alertmanager_aps``: Debian's ``prometheus-alertmanager`` started on loopback
+  (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
+  500; ``null`` with the reason when it is not installed.
+
+Learning the graph is not timed (``learn_seconds``). Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from allo.domain.alarms import Alarm  # noqa: E402
+from allo.noc.causal import CausalGraph, HawkesLearner  # noqa: E402
+from allo.noc.clock import SystemClock  # noqa: E402
+from allo.noc.engine import NocEngine  # noqa: E402
+from allo.noc.replay import replay  # noqa: E402
+from allo.noc.sources import CsvSource  # noqa: E402
+from allo.noc.store import SqlNocStore  # noqa: E402
+from allo.noc.topology import Topology  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "data" / "alarms" / "pcic2021-24V_439N_Microwave"
+
+
+def copies(path: Path, repeat: int, span: float) -> list[Alarm]:
+    """The file read ``repeat`` times, copy ``k`` shifted by ``k * span`` seconds."""
+    out: list[Alarm] = []
+    for k in range(repeat):
+        shift = k * span
+        for alarm in CsvSource(path):
+            out.append(
+                replace(
+                    alarm,
+                    id=f"{k}-{alarm.id}",
+                    raised_at=alarm.raised_at + shift,
+                    cleared_at=None if alarm.cleared_at is None else alarm.cleared_at + shift,
+                    row=alarm.row + k * 1_000_000,
+                )
+            )
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, path: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on 127.0.0.1:{port}{path}")
+
+
+# -- batch --------------------------------------------------------------------------------
+
+
+def batch(
+    path: Path,
+    repeat: int,
+    span: float,
+    topology: Topology | None,
+    graph: CausalGraph,
+    folder: Path,
+) -> dict[str, object]:
+    started = time.perf_counter()
+    alarms = copies(path, repeat, span)
+    clock = SystemClock()
+    engine = NocEngine(
+        SqlNocStore(f"sqlite:///{folder / 'batch.db'}"),
+        clock,
+        stream="bench",
+        source="file",
+        topology=topology,
+        graph=graph,
+        history=0,
+    )
+    engine.warm_up()
+    result = replay(alarms, engine, clock)
+    seconds = time.perf_counter() - started
+    counts = engine.store.counts("bench")
+    engine.close()
+    return {
+        "alarms": len(alarms),
+        "incidents": counts["incidents"],
+        "reduction": round(1 - counts["incidents"] / len(alarms), 4),
+        "alarms_per_second": round(len(alarms) / seconds, 1),
+        "batch_seconds": round(seconds, 2),
+        "persisted_alarms": counts["final_alarms"],
+        "pipeline_only_closed": len(result.incidents),
+    }
+
+
+# -- streaming over HTTP -------------------------------------------------------------------
+
+SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {src!r})
+from allo.config import EmbedderKind, Settings
+from allo.noc.causal import CausalGraph
+from allo.noc.clock import SystemClock
+from allo.noc.engine import NocEngine
+from allo.noc.store import SqlNocStore
+from allo.noc.topology import Topology
+from allo.web.app import create_app
+settings = Settings(data_dir={data!r}, embedder=EmbedderKind.NONE)
+from pathlib import Path
+topology = Topology.load(Path({topology!r})) if {topology!r} else None
+engine = NocEngine(SqlNocStore(settings.resolved_database_url), SystemClock(), stream="live",
+                   topology=topology, graph=CausalGraph.load(Path({graph!r})))
+engine.warm_up()
+uvicorn.run(create_app(settings, noc_engine=engine), host="127.0.0.1", port={port},
+            log_level="warning", access_log=False)
+"""
+
+
+def stream(
+    alarms: list[Alarm], clients: int, folder: Path, graph_path: Path, topology_path: Path | None
+) -> dict[str, object]:
+    port = free_port()
+    code = SERVER.format(
+        src=str(ROOT / "src"),
+        data=str(folder / "server"),
+        topology=str(topology_path) if topology_path else "",
+        graph=str(graph_path),
+        port=port,
+    )
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-c", code], stderr=log)
+    try:
+        try:
+            wait_for(port, "/v1/noc/status")
+        except RuntimeError as exc:
+            raise RuntimeError((folder / "server.log").read_text()[-2000:]) from exc
+        bodies = [
+            json.dumps(
+                {
+                    "id": a.id,
+                    "device": a.device,
+                    "alarm_type": a.alarm_type,
+                    "raised_at": a.raised_at,
+                    "cleared_at": a.cleared_at,
+                }
+            ).encode()
+            for a in alarms
+        ]
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+        errors: list[str] = []
+
+        # alarms keep their order: client c sends alarms c, c + clients, ...
+        def run(index: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            headers = {"Content-Type": "application/json"}
+            for body in bodies[index::clients]:
+                sent = time.perf_counter()
+                connection.request("POST", "/v1/alarms", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                latencies[index].append(time.perf_counter() - sent)
+                if response.status != 200:
+                    errors.append(str(response.status))
+            connection.close()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        flat = sorted(x for per in latencies for x in per)
+        p99 = flat[min(len(flat) - 1, math.ceil(0.99 * len(flat)) - 1)]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/v1/noc/status")
+        status = json.loads(connection.getresponse().read())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "stream_alarms": len(bodies),
+        "stream_clients": clients,
+        "stream_alarms_per_second": round(len(bodies) / seconds, 1),
+        "stream_p50_ms": round(statistics.median(flat) * 1000, 2),
+        "stream_p99_ms": round(p99 * 1000, 2),
+        "stream_errors": len(errors),
+        "stream_stored_alarms": status["counts"]["alarms"],
+    }
+
+
+# -- the peer: Prometheus Alertmanager -----------------------------------------------------
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def alertmanager(alarms: list[Alarm], folder: Path) -> dict[str, object]:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        return {
+            "peer_alertmanager_aps": None,
+            "peer_note": "not installed: apt-get install -y prometheus-alertmanager",
+        }
+    port = free_port()
+    config = folder / "alertmanager.yml"
+    config.write_text(
+        "route:\n  receiver: none\n  group_by: [device]\n  group_wait: 30s\n"
+        "  group_interval: 5m\n  repeat_interval: 4h\nreceivers:\n  - name: none\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={folder / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port, "/-/ready")
+        # Alertmanager rejects alerts that ended long ago: keep each alarm's duration but
+        # place the whole set in the present (it only stores and groups, as the issue says)
+        now = time.time()
+        base = max(a.raised_at for a in alarms if math.isfinite(a.raised_at))
+        payloads = []
+        for start in range(0, len(alarms), 500):
+            chunk = []
+            for a in alarms[start : start + 500]:
+                starts = now - (base - a.raised_at) / 1000.0
+                chunk.append(
+                    {
+                        "labels": {"alertname": a.alarm_type, "device": a.device, "id": a.id},
+                        "startsAt": _iso(starts),
+                        "endsAt": _iso(now + 3600),
+                    }
+                )
+            payloads.append(json.dumps(chunk).encode())
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        started = time.perf_counter()
+        failures = 0
+        for body in payloads:
+            connection.request("POST", "/api/v2/alerts", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            failures += response.status != 200
+        seconds = time.perf_counter() - started
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return {
+        "peer_alertmanager_aps": round(len(alarms) / seconds, 1),
+        "peer_batches": len(payloads),
+        "peer_failed_batches": failures,
+        "peer_version": (version.stdout or version.stderr).splitlines()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--stream-alarms", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args()
+
+    path = args.data / "Alarm.csv"
+    topology_path = args.data / "Topology.npy"
+    topology = Topology.load(topology_path) if topology_path.is_file() else None
+    folder = Path(tempfile.mkdtemp(prefix="noc-bench-"))
+    try:
+        learn_started = time.perf_counter()
+        if args.graph:
+            graph = CausalGraph.load(args.graph)
+            graph_path = args.graph
+        else:
+            graph = HawkesLearner().learn(list(CsvSource(path)), topology)
+            graph_path = folder / "graph.json"
+            graph.save(graph_path)
+        learn_seconds = time.perf_counter() - learn_started
+        times = [a.raised_at for a in CsvSource(path) if math.isfinite(a.raised_at)]
+        span = max(times) - min(times) + 86400.0
+        figures: dict[str, object] = {
+            "set": args.data.name,
+            "repeat": args.repeat,
+            "cpus": os.cpu_count(),
+            "learn_seconds": round(learn_seconds, 2),
+        }
+        figures.update(batch(path, args.repeat, span, topology, graph, folder))
+        alarms = copies(path, args.repeat, span)
+        figures.update(
+            stream(
+                alarms[: args.stream_alarms],
+                args.clients,
+                folder,
+                graph_path,
+                topology_path if topology else None,
+            )
+        )
+        figures.update(alertmanager(alarms, folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:28} {value}")
+
+
+if __name__ == "__main__":
+    main()

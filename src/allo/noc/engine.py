@@ -1,0 +1,740 @@
+"""The streaming engine: one long-lived object that takes alarms as they come.
+
+It wraps the *same* :class:`~allo.noc.pipeline.Pipeline` as a batch replay and adds what a
+live service needs:
+
+- **persistence, kill -9 safe**: each step (the alarms of one call, the incidents they
+  touched, the members of those that closed) is one transaction of the
+  :class:`~allo.noc.store.NocStore`. Alarms are keyed by ``(stream, id)``: an id seen
+  before is acknowledged and not counted again (a resent Alertmanager alert only brings
+  its clear time). On :meth:`NocEngine.warm_up` the alarms whose incident had not closed
+  are pushed through a fresh pipeline, which rebuilds the open incidents: nothing lost,
+  nothing twice.
+- **stable incident ids**: ``<stream>-<seq>`` where ``seq`` is the arrival number of the
+  incident's first alarm, so that an incident keeps its id (and its acknowledgement)
+  across a restart and from "open" to "closed".
+- **maintenance windows**: an alarm raised on a device under maintenance does not reach
+  the pipeline; it is folded with reason ``maintenance`` into the window's own incident.
+- **silences**: an incident whose head matches an active silence is shown as silenced.
+- **live updates**: every change is an event with a version number, kept in a short
+  history and handed to subscribers (the SSE route).
+
+Every time-dependent part reads the injected clock. One engine per stream (a stream is
+a partition: one process owns it); calls are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from allo.domain.alarms import Alarm, Incident, Severity
+from allo.errors import InvalidInputError
+from allo.noc.clock import Clock
+from allo.noc.incidents import build_incident
+from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline
+from allo.noc.silences import MaintenanceWindow, Matcher, Silence, window_for
+from allo.noc.sources.base import InputReport
+from allo.noc.store import (
+    AlarmRecord,
+    IncidentQuery,
+    IncidentRecord,
+    MemberUpdate,
+    NocStore,
+    WriteBatch,
+)
+
+_STREAM = re.compile(r"^[A-Za-z0-9_.]{1,40}$")
+Listener = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class IngestResult:
+    """What one call to :meth:`NocEngine.ingest` did."""
+
+    accepted: int = 0
+    already_stored: int = 0
+    cleared: int = 0
+    maintenance: int = 0
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # id, seq, incident, issues
+    closed: list[Incident] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    problems: InputReport = field(default_factory=InputReport)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "already_stored": self.already_stored,
+            "cleared": self.cleared,
+            "maintenance": self.maintenance,
+            "alarms": self.alarms,
+            "incidents": self.touched,
+            "input_problems": self.problems.to_json(),
+        }
+
+
+class _Open:
+    """What the engine shows of an open incident of the pipeline."""
+
+    __slots__ = ("devices", "first", "folded", "founder", "group", "id", "last", "size")
+
+    def __init__(self, incident_id: str, group: object, founder: Flow) -> None:
+        self.id = incident_id
+        self.group = group  # the grouping stage's own object, kept to build a live view
+        self.founder = founder
+        self.size = 0
+        self.devices: set[str] = set()
+        self.first = self.last = founder.alarm.raised_at
+        self.folded: Counter[str] = Counter()
+
+    @property
+    def head(self) -> Alarm:
+        head = getattr(self.group, "head", None)
+        return head.alarm if isinstance(head, Flow) else self.founder.alarm
+
+
+def _provisional_reason(flow: Flow) -> str | None:
+    if flow.reason is not None:
+        return flow.reason.value
+    return "caused" if flow.cause is not None else None
+
+
+class NocEngine:
+    """The NOC pipeline as a persistent, observable service (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: NocStore,
+        clock: Clock,
+        *,
+        stream: str = "live",
+        source: str = "api",
+        topology: Any = None,
+        graph: Any = None,
+        config: PipelineConfig | None = None,
+        inhibit_rules: Sequence[Any] = (),
+        history: int = 2000,
+    ) -> None:
+        if not _STREAM.match(stream):
+            raise InvalidInputError(f"stream name {stream!r}: use 1-40 letters, digits, _ or .")
+        self.store = store
+        self.clock = clock
+        self.stream = stream
+        self.source = source
+        self.topology = topology
+        self.graph = graph
+        self.config = config or PipelineConfig()
+        self.inhibit_rules = list(inhibit_rules)
+        self.report = InputReport()
+        self.pipeline: Pipeline | None = None
+        self.recovered = 0
+        self.totals: Counter[str] = Counter()  # accepted, already_stored, ... since start
+        self._lock = threading.RLock()
+        self._known: set[str] = set()
+        self._seq: dict[str, int] = {}  # pending alarm id -> arrival number
+        self._next = 0
+        self._open: dict[int, _Open] = {}  # id(group object) -> view
+        self._by_id: dict[str, _Open] = {}
+        self._maintenance: dict[str, IncidentRecord] = {}
+        self._windows: list[MaintenanceWindow] = []
+        self._silences: list[Silence] = []
+        self._version = 0
+        self._history: deque[tuple[int, dict[str, Any]]] = deque(maxlen=history)
+        self._listeners: dict[int, Listener] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None
+
+    def warm_up(self) -> None:
+        """Migrate the store, load operator state and rebuild open incidents (idempotent)."""
+        with self._lock:
+            if self.pipeline is not None:
+                return
+            self.store.migrate()
+            self.pipeline = build_pipeline(
+                self.clock,
+                topology=self.topology,
+                graph=self.graph,
+                config=self.config,
+                inhibit_rules=self.inhibit_rules,
+                report=self.report,
+            )
+            self._known = self.store.known_ids(self.stream)
+            self._next = self.store.next_seq(self.stream)
+            self._windows = self.store.windows()
+            self._silences = self.store.silences()
+            pending = self.store.pending(self.stream)
+            self.recovered = len(pending)
+            for start in range(0, len(pending), 2000):
+                chunk = pending[start : start + 2000]
+                for record in chunk:
+                    self._seq[record.alarm.id] = record.seq
+                self._step(chunk, new=False, result=IngestResult())
+            self.store.drop_open(self.stream, self._by_id)
+
+    def close(self) -> None:
+        """Release the store (open incidents stay pending, rebuilt by the next start)."""
+        self.store.close()
+
+    def _ready(self) -> Pipeline:
+        if self.pipeline is None:
+            self.warm_up()
+        assert self.pipeline is not None
+        return self.pipeline
+
+    # -- alarms in -------------------------------------------------------------------------
+
+    def ingest_payload(
+        self, parse: Callable[[InputReport, int], list[Alarm]], source: str | None = None
+    ) -> IngestResult:
+        """Parse a request body with rows numbered from the next arrival, then ingest it."""
+        with self._lock:
+            self._ready()
+            problems = InputReport()
+            alarms = parse(problems, self._next)
+            for kind, count in problems.counts.items():
+                self.report.counts[kind] += count
+            result = self.ingest(alarms, source)
+            result.problems = problems
+            return result
+
+    def ingest(self, alarms: Sequence[Alarm], source: str | None = None) -> IngestResult:
+        """Accept alarms (one or many), run them through the pipeline, persist, publish."""
+        result = IngestResult()
+        with self._lock:
+            self._ready()
+            now = self.clock.now()
+            fresh: list[AlarmRecord] = []
+            cleared: list[tuple[str, float]] = []
+            batch_ids: set[str] = set()
+            for alarm in alarms:
+                if alarm.id in self._known or alarm.id in batch_ids:
+                    result.already_stored += 1
+                    if alarm.cleared_at is not None:
+                        cleared.append((alarm.id, alarm.cleared_at))
+                        result.cleared += 1
+                    continue
+                batch_ids.add(alarm.id)
+                record = AlarmRecord(self._next, alarm, source or self.source, now)
+                self._next += 1
+                fresh.append(record)
+            result.accepted = len(fresh)
+            self.totals.update(
+                accepted=result.accepted,
+                already_stored=result.already_stored,
+                cleared=result.cleared,
+            )
+            write = self._step(fresh, new=True, result=result)
+            write.cleared.extend(cleared)
+            self.store.write(self.stream, write)
+            self._known.update(batch_ids)
+            self._publish(result.touched)
+        return result
+
+    def _step(self, records: list[AlarmRecord], *, new: bool, result: IngestResult) -> WriteBatch:
+        """Maintenance first, then the pipeline; returns what to write (written here when
+        re-pushing pending alarms at start-up)."""
+        pipeline = self._ready()
+        write = WriteBatch()
+        now = self.clock.now()
+        flowing: list[AlarmRecord] = []
+        for record in records:
+            window = window_for(record.alarm, self._windows) if new and self._windows else None
+            if window is None:
+                flowing.append(record)
+                if new:
+                    self._seq[record.alarm.id] = record.seq
+                continue
+            result.maintenance += 1
+            self.totals["maintenance"] += 1
+            folded = self._fold_maintenance(record, window, now)
+            is_head = folded.head.id == record.alarm.id
+            write.alarms.append(
+                AlarmRecord(
+                    record.seq,
+                    record.alarm,
+                    record.source,
+                    record.received_at,
+                    folded.id,
+                    "head" if is_head else "maintenance",
+                    None if is_head else folded.head.row,
+                    f"maintenance window {window.id}",
+                    (),
+                    True,
+                )
+            )
+            write.incidents.append(folded)
+            result.alarms.append(
+                {"id": record.alarm.id, "seq": record.seq, "incident": folded.id, "issues": []}
+            )
+            if folded.id not in result.touched:
+                result.touched.append(folded.id)
+        if not flowing:
+            return write
+        flows, closed = pipeline.push_flows([r.alarm for r in flowing])
+        final: dict[str, MemberUpdate] = {}
+        for incident in closed:
+            record_, members = self._closed(incident, now)
+            write.incidents.append(record_)
+            for member in members:
+                final[member.alarm_id] = member
+            result.touched.append(record_.id)
+            self._forget(incident)
+        result.closed.extend(closed)
+        touched: dict[str, _Open] = {}
+        for record, flow in zip(flowing, flows, strict=True):
+            alarm_id = record.alarm.id
+            known = final.get(alarm_id)
+            if known is None:
+                view = self._view(flow, record.seq)
+                view.size += 1
+                view.devices.add(flow.alarm.device)
+                view.first = min(view.first, flow.alarm.raised_at)
+                view.last = max(view.last, flow.alarm.raised_at)
+                reason = _provisional_reason(flow)
+                if reason is not None:
+                    view.folded[reason] += 1
+                touched[view.id] = view
+                member = MemberUpdate(
+                    alarm_id,
+                    view.id,
+                    reason or "",
+                    flow.under.alarm.row if flow.under is not None else None,
+                    flow.detail,
+                    final=False,
+                )
+                is_final = False
+            else:
+                member = final.pop(alarm_id)
+                is_final = True
+            if new:
+                write.alarms.append(
+                    AlarmRecord(
+                        record.seq,
+                        flow.alarm,
+                        record.source,
+                        record.received_at,
+                        member.incident_id,
+                        member.reason or None,
+                        member.folded_under,
+                        member.detail,
+                        tuple(flow.issues),
+                        is_final,
+                    )
+                )
+                result.alarms.append(
+                    {
+                        "id": alarm_id,
+                        "seq": record.seq,
+                        "incident": member.incident_id,
+                        "issues": list(flow.issues),
+                    }
+                )
+            else:
+                write.members.append(replace(member, final=is_final))
+        write.members.extend(final.values())  # alarms of earlier calls whose incident closed
+        for view in touched.values():
+            write.incidents.append(
+                IncidentRecord(
+                    view.id,
+                    self.stream,
+                    "pipeline",
+                    "open",
+                    view.head,
+                    view.first,
+                    view.last,
+                    view.size,
+                    tuple(sorted(view.devices)),
+                    (),
+                    dict(view.folded),
+                    (),
+                    now,
+                )
+            )
+            if view.id not in result.touched:
+                result.touched.append(view.id)
+        if not new:
+            self.store.write(self.stream, write)
+        return write
+
+    def _view(self, flow: Flow, seq: int) -> _Open:
+        group = flow.incident
+        assert group is not None, "the grouping stage places every flow"
+        view = self._open.get(id(group))
+        if view is None:
+            view = _Open(f"{self.stream}-{seq:07d}", group, flow)
+            self._open[id(group)] = view
+            self._by_id[view.id] = view
+        return view
+
+    def _incident_id(self, incident: Incident) -> str:
+        seqs = [self._seq[a.id] for a in (incident.head, *(m.alarm for m in incident.members))]
+        return f"{self.stream}-{min(seqs):07d}"
+
+    def _closed(self, incident: Incident, now: float) -> tuple[IncidentRecord, list[MemberUpdate]]:
+        incident_id = self._incident_id(incident)
+        members = [MemberUpdate(incident.head.id, incident_id, "head", None, "probable root")]
+        members.extend(
+            MemberUpdate(m.alarm.id, incident_id, m.reason.value, m.folded_under, m.detail)
+            for m in incident.members
+        )
+        times = [a.raised_at for a in (incident.head, *(m.alarm for m in incident.members))]
+        record = IncidentRecord(
+            incident_id,
+            self.stream,
+            "pipeline",
+            "closed",
+            incident.head,
+            min(times),
+            max(times),
+            incident.size,
+            incident.devices,
+            tuple(r.id for r in incident.roots),
+            dict(Counter(m.reason.value for m in incident.members)),
+            incident.evidence,
+            now,
+        )
+        return record, members
+
+    def _forget(self, incident: Incident) -> None:
+        incident_id = self._incident_id(incident)
+        view = self._by_id.pop(incident_id, None)
+        if view is not None:
+            self._open.pop(id(view.group), None)
+        for alarm in (incident.head, *(m.alarm for m in incident.members)):
+            self._seq.pop(alarm.id, None)
+
+    def _fold_maintenance(
+        self, record: AlarmRecord, window: MaintenanceWindow, now: float
+    ) -> IncidentRecord:
+        incident_id = f"{self.stream}-mw-{window.id}"
+        alarm = record.alarm
+        current = self._maintenance.get(incident_id)
+        if current is None:
+            try:
+                stored = self.store.get_incident(incident_id)
+            except Exception:  # not there yet: this alarm opens it
+                stored = None
+            if stored is not None:
+                head = Alarm(
+                    stored["head"]["id"],
+                    stored["head"]["device"],
+                    stored["head"]["alarm_type"],
+                    stored["started_at"],
+                    severity=Severity(stored["severity"]),
+                    row=stored["head"]["row"],
+                )
+                current = IncidentRecord(
+                    incident_id,
+                    self.stream,
+                    "maintenance",
+                    "open",
+                    head,
+                    stored["started_at"],
+                    stored["last_at"],
+                    stored["size"],
+                    tuple(stored["devices"]),
+                    folded=stored["folded"],
+                )
+        if current is None:
+            updated = IncidentRecord(
+                incident_id,
+                self.stream,
+                "maintenance",
+                "open",
+                alarm,
+                alarm.raised_at,
+                alarm.raised_at,
+                1,
+                (alarm.device,),
+                evidence=window_evidence(window),
+                updated_at=now,
+            )
+        else:
+            folded = dict(current.folded)
+            folded["maintenance"] = folded.get("maintenance", 0) + 1
+            updated = IncidentRecord(
+                incident_id,
+                self.stream,
+                "maintenance",
+                "open",
+                current.head,
+                min(current.started_at, alarm.raised_at),
+                max(current.last_at, alarm.raised_at),
+                current.size + 1,
+                tuple(sorted({*current.devices, alarm.device})),
+                folded=folded,
+                evidence=window_evidence(window),
+                updated_at=now,
+            )
+        self._maintenance[incident_id] = updated
+        return updated
+
+    # -- the replay protocol (``allo noc ingest``) ---------------------------------------
+
+    def push(self, alarms: Sequence[Alarm]) -> list[Incident]:
+        return self.ingest(alarms).closed
+
+    def flush(self) -> list[Incident]:
+        """Close every open incident (end of a file); written and published."""
+        with self._lock:
+            pipeline = self._ready()
+            now = self.clock.now()
+            closed = pipeline.flush()
+            write = WriteBatch()
+            touched = []
+            for incident in closed:
+                record, members = self._closed(incident, now)
+                write.incidents.append(record)
+                write.members.extend(members)
+                touched.append(record.id)
+                self._forget(incident)
+            self.store.write(self.stream, write)
+            self._publish(touched)
+            return closed
+
+    def fold_counts(self) -> Counter[str]:
+        return self._ready().fold_counts()
+
+    # -- operators -----------------------------------------------------------------------
+
+    def incidents(
+        self, query: IncidentQuery, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[dict[str, Any]]]:
+        self._ready()
+        total, items = self.store.list_incidents(query, offset, limit)
+        self._mark_silenced(items)
+        return total, items
+
+    def incident(
+        self, incident_id: str, members_offset: int = 0, members_limit: int = 200
+    ) -> dict[str, Any]:
+        """The drill-down: stored record, members with reasons; live evidence while open."""
+        self._ready()
+        data = self.store.get_incident(incident_id)
+        total, members = self.store.members(incident_id, members_offset, members_limit)
+        with self._lock:
+            view = self._by_id.get(incident_id)
+            live = self._live(view) if view is not None else None
+        if live is not None:
+            data["evidence"] = [{"kind": e.kind, "fr": e.fr, "en": e.en} for e in live.evidence]
+            data["explanation"] = {
+                "fr": " ".join(e.fr for e in live.evidence),
+                "en": " ".join(e.en for e in live.evidence),
+            }
+            data["roots"] = [r.id for r in live.roots]
+            reasons = {m.alarm.id: m for m in live.members}
+            for member in members:
+                found = reasons.get(member["id"])
+                if member["id"] == live.head.id:
+                    member.update(reason="head", folded_under=None, detail="probable root")
+                elif found is not None:
+                    member.update(
+                        reason=found.reason.value,
+                        folded_under=found.folded_under,
+                        detail=found.detail,
+                    )
+        data["members"] = members
+        data["members_total"] = total
+        self._mark_silenced([data])
+        return data
+
+    def _live(self, view: _Open) -> Incident | None:
+        group = view.group
+        head, flows, roots = (getattr(group, n, None) for n in ("head", "flows", "roots"))
+        if not isinstance(head, Flow) or not isinstance(flows, list) or roots is None:
+            return None
+        return build_incident(view.id, head, list(flows), list(roots), self.topology)
+
+    def _mark_silenced(self, items: list[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        active = [s for s in self._silences if s.active(now)]
+        for item in items:
+            head = item["head"]
+            alarm = Alarm(
+                head["id"],
+                head["device"],
+                head["alarm_type"],
+                item["started_at"],
+                severity=Severity(item["severity"]),
+                attributes=head.get("attributes") or {},
+            )
+            item["silenced_by"] = [s.id for s in active if s.matches(alarm)]
+
+    def set_status(
+        self, incident_id: str, status: str, by: str = "", note: str | None = None
+    ) -> dict[str, Any]:
+        """Acknowledge or resolve; published to live subscribers."""
+        self._ready()
+        with self._lock:
+            data = self.store.set_status(incident_id, status, by, note, self.clock.now())
+            self._mark_silenced([data])
+            self._emit({"type": "incident", "incident": _summary_of(data)})
+        return data
+
+    def add_silence(
+        self,
+        matchers: Sequence[Matcher],
+        starts_at: float | None,
+        ends_at: float,
+        created_by: str = "",
+        comment: str = "",
+    ) -> Silence:
+        self._ready()
+        now = self.clock.now()
+        silence = Silence(
+            uuid.uuid4().hex[:12],
+            tuple(matchers),
+            now if starts_at is None else starts_at,
+            ends_at,
+            created_by,
+            comment,
+            now,
+        )
+        if silence.ends_at <= now:
+            raise InvalidInputError("silence: ends_at is already in the past")
+        with self._lock:
+            self.store.add_silence(silence)
+            self._silences = self.store.silences()
+            self._emit({"type": "silence", "silence": silence.to_json(now)})
+        return silence
+
+    def silences(self) -> list[dict[str, Any]]:
+        self._ready()
+        now = self.clock.now()
+        return [s.to_json(now) for s in self._silences]
+
+    def expire_silence(self, silence_id: str) -> dict[str, Any]:
+        self._ready()
+        with self._lock:
+            now = self.clock.now()
+            silence = self.store.expire_silence(silence_id, now)
+            self._silences = self.store.silences()
+            data = silence.to_json(now)
+            self._emit({"type": "silence", "silence": data})
+        return data
+
+    def add_window(
+        self,
+        devices: Sequence[str],
+        starts_at: float,
+        ends_at: float,
+        created_by: str = "",
+        comment: str = "",
+    ) -> MaintenanceWindow:
+        self._ready()
+        now = self.clock.now()
+        window = MaintenanceWindow(
+            uuid.uuid4().hex[:12],
+            frozenset(d.strip() for d in devices if d.strip()),
+            starts_at,
+            ends_at,
+            created_by,
+            comment,
+            now,
+        )
+        with self._lock:
+            self.store.add_window(window)
+            self._windows = self.store.windows()
+            self._emit({"type": "maintenance", "window": window.to_json(now)})
+        return window
+
+    def windows(self) -> list[dict[str, Any]]:
+        self._ready()
+        now = self.clock.now()
+        return [w.to_json(now) for w in self._windows]
+
+    def delete_window(self, window_id: str) -> None:
+        self._ready()
+        with self._lock:
+            self.store.delete_window(window_id)
+            self._windows = self.store.windows()
+            self._emit({"type": "maintenance_deleted", "id": window_id})
+
+    # -- live updates --------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def subscribe(self, listener: Listener, since: int | None = None) -> int:
+        """Call ``listener(version, event)`` for each event (after replaying those newer
+        than ``since`` still in the history); returns a token for :meth:`unsubscribe`.
+        Listeners run under the engine's lock and must not block."""
+        with self._lock:
+            if since is not None:
+                for version, event in self._history:
+                    if version > since:
+                        listener(version, event)
+            token = id(listener)
+            self._listeners[token] = listener
+            return token
+
+    def unsubscribe(self, token: int) -> None:
+        with self._lock:
+            self._listeners.pop(token, None)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._version += 1
+        self._history.append((self._version, event))
+        for listener in list(self._listeners.values()):
+            listener(self._version, event)
+
+    def _publish(self, incident_ids: Sequence[str]) -> None:
+        """Events for touched incidents, read back with their operator status (skipped
+        when nobody listens and no history is kept, as in ``allo noc ingest``)."""
+        if not incident_ids or (not self._listeners and not self._history.maxlen):
+            return
+        for data in self.store.incidents_by_id(incident_ids):
+            self._mark_silenced([data])
+            self._emit({"type": "incident", "incident": _summary_of(data)})
+
+
+def _summary_of(data: dict[str, Any]) -> dict[str, Any]:
+    keep = (
+        "id",
+        "stream",
+        "kind",
+        "state",
+        "status",
+        "head",
+        "severity",
+        "started_at",
+        "last_at",
+        "size",
+        "device_count",
+        "folded",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+        "note",
+        "updated_at",
+        "silenced_by",
+    )
+    out = {k: data.get(k) for k in keep}
+    out["devices"] = list(data.get("devices", []))[:20]
+    return out
+
+
+def window_evidence(window: MaintenanceWindow) -> tuple[Any, ...]:
+    from allo.domain.alarms import Evidence
+
+    devices = ", ".join(sorted(window.devices)[:10])
+    return (
+        Evidence(
+            "maintenance",
+            f"Alarmes levées pendant la fenêtre de maintenance {window.id} "
+            f"({devices}) : regroupées sans intervention.",
+            f"Alarms raised during maintenance window {window.id} ({devices}): "
+            "folded, no action needed.",
+        ),
+    )

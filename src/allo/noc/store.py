@@ -1,0 +1,677 @@
+"""Where the NOC engine keeps alarms, incidents, silences and maintenance windows.
+
+:class:`NocStore` is the protocol; :class:`SqlNocStore` implements it with SQLAlchemy
+Core on the knowledge store's database (SQLite by default, PostgreSQL too), schema from
+the Alembic migration ``0002_noc``. Every write of the engine is one transaction
+(:meth:`NocStore.write`): the new alarms, the incidents they touched and the members of
+the incidents that closed go in together or not at all, so a ``kill -9`` leaves either the
+state before a batch or the state after it. Alarms are keyed by ``(stream, alarm_id)``:
+writing one again is a no-op, which makes ingestion idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Row
+
+from allo.domain.alarms import Alarm, Evidence, Severity
+from allo.errors import InvalidInputError, NotFoundError
+from allo.noc.schema import noc_alarms, noc_incidents, noc_maintenance, noc_silences
+from allo.noc.silences import MaintenanceWindow, Matcher, Silence
+from allo.storage.sql import SqlStore
+
+STATUSES = ("new", "acknowledged", "resolved")
+STATES = ("open", "closed")
+KINDS = ("pipeline", "maintenance")
+MAX_PAGE = 500
+_BY_ID = select(noc_incidents).where(noc_incidents.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """An accepted alarm as stored, with its (possibly provisional) place in an incident."""
+
+    seq: int
+    alarm: Alarm
+    source: str
+    received_at: float
+    incident_id: str | None = None
+    reason: str | None = None
+    folded_under: int | None = None
+    detail: str = ""
+    issues: tuple[str, ...] = ()
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """An incident as stored: ``state`` is ``open`` while it can still grow."""
+
+    id: str
+    stream: str
+    kind: str
+    state: str
+    head: Alarm
+    started_at: float
+    last_at: float
+    size: int
+    devices: tuple[str, ...]
+    roots: tuple[str, ...] = ()
+    folded: dict[str, int] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdate:
+    """The final place of an alarm once its incident closed."""
+
+    alarm_id: str
+    incident_id: str
+    reason: str
+    folded_under: int | None
+    detail: str
+    final: bool = True
+
+
+@dataclass
+class WriteBatch:
+    """Everything one engine step changes, written in one transaction."""
+
+    alarms: list[AlarmRecord] = field(default_factory=list)
+    incidents: list[IncidentRecord] = field(default_factory=list)
+    members: list[MemberUpdate] = field(default_factory=list)
+    cleared: list[tuple[str, float]] = field(default_factory=list)  # (alarm_id, cleared_at)
+
+    def __bool__(self) -> bool:
+        return bool(self.alarms or self.incidents or self.members or self.cleared)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentQuery:
+    """Filters of ``GET /v1/incidents``; ``None`` means any."""
+
+    status: tuple[str, ...] = ()
+    state: str | None = None
+    kind: str | None = None
+    stream: str | None = None
+    device: str | None = None
+    alarm_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+    min_size: int | None = None
+
+
+class NocStore(Protocol):
+    """Persistence of the NOC engine (see :class:`SqlNocStore`)."""
+
+    def migrate(self) -> None: ...
+    def close(self) -> None: ...
+    def known_ids(self, stream: str) -> set[str]: ...
+    def next_seq(self, stream: str) -> int: ...
+    def pending(self, stream: str) -> list[AlarmRecord]: ...
+    def write(self, stream: str, batch: WriteBatch) -> None: ...
+    def drop_open(self, stream: str, keep: Iterable[str]) -> int: ...
+    def counts(self, stream: str | None = None) -> dict[str, int]: ...
+    def list_incidents(
+        self, query: IncidentQuery, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[dict[str, Any]]]: ...
+    def get_incident(self, incident_id: str) -> dict[str, Any]: ...
+    def incidents_by_id(self, incident_ids: Sequence[str]) -> list[dict[str, Any]]: ...
+    def members(
+        self, incident_id: str, offset: int = 0, limit: int = 200
+    ) -> tuple[int, list[dict[str, Any]]]: ...
+    def set_status(
+        self, incident_id: str, status: str, by: str, note: str | None, at: float
+    ) -> dict[str, Any]: ...
+    def add_silence(self, silence: Silence) -> None: ...
+    def silences(self) -> list[Silence]: ...
+    def expire_silence(self, silence_id: str, at: float) -> Silence: ...
+    def add_window(self, window: MaintenanceWindow) -> None: ...
+    def windows(self) -> list[MaintenanceWindow]: ...
+    def delete_window(self, window_id: str) -> None: ...
+
+
+def _num(value: float | None) -> float | None:
+    """NaN and infinities cannot be stored portably: they become NULL."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def alarm_json(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
+    data = dict(row._mapping) if isinstance(row, Row) else row
+    return {
+        "id": data["alarm_id"],
+        "seq": data["seq"],
+        "row": data["row"],
+        "device": data["device"],
+        "alarm_type": data["alarm_type"],
+        "raised_at": data["raised_at"],
+        "cleared_at": data["cleared_at"],
+        "severity": data["severity"],
+        "attributes": json.loads(data["attributes"]),
+        "source": data["source"],
+        "received_at": data["received_at"],
+        "incident_id": data["incident_id"],
+        "reason": data["reason"],
+        "folded_under": data["folded_under"],
+        "detail": data["detail"],
+        "issues": json.loads(data["issues"]),
+    }
+
+
+def incident_summary(row: Row[Any]) -> dict[str, Any]:
+    """The list view of an incident (no evidence)."""
+    devices = json.loads(row.devices)
+    return {
+        "id": row.id,
+        "stream": row.stream,
+        "kind": row.kind,
+        "state": row.state,
+        "status": row.status,
+        "head": {
+            "id": row.head_alarm_id,
+            "row": row.head_row,
+            "alarm_type": row.head_type,
+            "device": row.head_device,
+        },
+        "severity": row.severity,
+        "started_at": row.started_at,
+        "last_at": row.last_at,
+        "size": row.size,
+        "device_count": row.device_count,
+        "devices": devices[:20],
+        "folded": json.loads(row.folded),
+        "acknowledged_at": row.acknowledged_at,
+        "acknowledged_by": row.acknowledged_by,
+        "resolved_at": row.resolved_at,
+        "resolved_by": row.resolved_by,
+        "note": row.note,
+        "updated_at": row.updated_at,
+    }
+
+
+def incident_detail(row: Row[Any]) -> dict[str, Any]:
+    """The drill-down view: every device, roots and the bilingual evidence."""
+    data = incident_summary(row)
+    evidence = json.loads(row.evidence)
+    data["devices"] = json.loads(row.devices)
+    data["roots"] = json.loads(row.roots)
+    data["evidence"] = evidence
+    data["explanation"] = {
+        "fr": " ".join(e["fr"] for e in evidence),
+        "en": " ".join(e["en"] for e in evidence),
+    }
+    return data
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{json.dumps(escaped)[1:-1]}%"
+
+
+class SqlNocStore:
+    """``NocStore`` over SQLAlchemy Core, sharing the knowledge store's URL and engine setup."""
+
+    def __init__(self, url: str) -> None:
+        self._sql = SqlStore(url)
+        self._upsert: Any = None
+        self._alarm_insert: Any = None
+
+    @property
+    def url(self) -> str:
+        return self._sql.url
+
+    def migrate(self) -> None:
+        self._sql.migrate()
+
+    def close(self) -> None:
+        self._sql.close()
+
+    @property
+    def _engine(self) -> Any:
+        return self._sql.engine
+
+    # -- the engine's side -------------------------------------------------------------
+
+    def known_ids(self, stream: str) -> set[str]:
+        with self._engine.connect() as c:
+            return set(
+                c.execute(select(noc_alarms.c.alarm_id).where(noc_alarms.c.stream == stream))
+                .scalars()
+                .all()
+            )
+
+    def next_seq(self, stream: str) -> int:
+        with self._engine.connect() as c:
+            value = c.execute(
+                select(func.max(noc_alarms.c.seq)).where(noc_alarms.c.stream == stream)
+            ).scalar()
+        return 0 if value is None else int(value) + 1
+
+    def pending(self, stream: str) -> list[AlarmRecord]:
+        """Alarms whose incident is not closed yet, in arrival order (for a restart)."""
+        with self._engine.connect() as c:
+            rows = c.execute(
+                select(noc_alarms)
+                .where(and_(noc_alarms.c.stream == stream, noc_alarms.c.final.is_(False)))
+                .order_by(noc_alarms.c.seq)
+            ).all()
+        return [self._record(row) for row in rows]
+
+    @staticmethod
+    def _record(row: Row[Any]) -> AlarmRecord:
+        raised = row.raised_at
+        alarm = Alarm(
+            id=row.alarm_id,
+            device=row.device,
+            alarm_type=row.alarm_type,
+            raised_at=float("nan") if raised is None else raised,
+            cleared_at=row.cleared_at,
+            severity=Severity(row.severity),
+            attributes=json.loads(row.attributes),
+            row=row.row,
+        )
+        return AlarmRecord(
+            seq=row.seq,
+            alarm=alarm,
+            source=row.source,
+            received_at=row.received_at,
+            incident_id=row.incident_id,
+            reason=row.reason,
+            folded_under=row.folded_under,
+            detail=row.detail,
+            issues=tuple(json.loads(row.issues)),
+            final=bool(row.final),
+        )
+
+    def _insert(self, table: Any) -> Any:
+        return (pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert)(table)
+
+    def write(self, stream: str, batch: WriteBatch) -> None:
+        """Apply one engine step atomically (see the module docstring)."""
+        if not batch:
+            return
+        with self._engine.begin() as c:
+            if batch.alarms:
+                if self._alarm_insert is None:
+                    self._alarm_insert = self._insert(noc_alarms).on_conflict_do_nothing(
+                        index_elements=["stream", "alarm_id"]
+                    )
+                c.execute(self._alarm_insert, [self._alarm_row(stream, r) for r in batch.alarms])
+            for alarm_id, cleared_at in batch.cleared:
+                c.execute(
+                    update(noc_alarms)
+                    .where(
+                        and_(
+                            noc_alarms.c.stream == stream,
+                            noc_alarms.c.alarm_id == alarm_id,
+                            noc_alarms.c.cleared_at.is_(None),
+                        )
+                    )
+                    .values(cleared_at=_num(cleared_at))
+                )
+            if batch.incidents:
+                self._upsert_incidents(c, batch.incidents)
+            if batch.members:
+                c.execute(
+                    update(noc_alarms)
+                    .where(
+                        and_(
+                            noc_alarms.c.stream == stream,
+                            noc_alarms.c.alarm_id == bindparam("b_alarm_id"),
+                        )
+                    )
+                    .values(
+                        incident_id=bindparam("b_incident_id"),
+                        reason=bindparam("b_reason"),
+                        folded_under=bindparam("b_folded_under"),
+                        detail=bindparam("b_detail"),
+                        final=bindparam("b_final"),
+                    ),
+                    [
+                        {
+                            "b_alarm_id": m.alarm_id,
+                            "b_incident_id": m.incident_id,
+                            "b_reason": m.reason,
+                            "b_folded_under": m.folded_under,
+                            "b_detail": m.detail,
+                            "b_final": m.final,
+                        }
+                        for m in batch.members
+                    ],
+                )
+
+    @staticmethod
+    def _alarm_row(stream: str, record: AlarmRecord) -> dict[str, Any]:
+        alarm = record.alarm
+        return {
+            "stream": stream,
+            "alarm_id": alarm.id[:255],
+            "seq": record.seq,
+            "row": alarm.row,
+            "device": alarm.device[:255],
+            "alarm_type": alarm.alarm_type[:255],
+            "raised_at": _num(alarm.raised_at),
+            "cleared_at": _num(alarm.cleared_at),
+            "severity": alarm.severity.value,
+            "attributes": json.dumps(dict(alarm.attributes), ensure_ascii=False),
+            "source": record.source[:32],
+            "received_at": record.received_at,
+            "incident_id": record.incident_id,
+            "reason": record.reason,
+            "folded_under": record.folded_under,
+            "detail": record.detail,
+            "issues": json.dumps(list(record.issues), ensure_ascii=False),
+            "final": record.final,
+        }
+
+    def _upsert_incidents(self, c: Connection, records: Sequence[IncidentRecord]) -> None:
+        rows = [
+            {
+                "id": r.id,
+                "stream": r.stream,
+                "kind": r.kind,
+                "state": r.state,
+                "status": "new",
+                "head_alarm_id": r.head.id[:255],
+                "head_row": r.head.row,
+                "head_type": r.head.alarm_type[:255],
+                "head_device": r.head.device[:255],
+                "severity": r.head.severity.value,
+                "started_at": _num(r.started_at) or 0.0,
+                "last_at": _num(r.last_at) or 0.0,
+                "size": r.size,
+                "device_count": len(r.devices),
+                "devices": json.dumps(list(r.devices), ensure_ascii=False),
+                "roots": json.dumps(list(r.roots), ensure_ascii=False),
+                "folded": json.dumps(r.folded, sort_keys=True),
+                "evidence": json.dumps(
+                    [{"kind": e.kind, "fr": e.fr, "en": e.en} for e in r.evidence],
+                    ensure_ascii=False,
+                ),
+                "updated_at": r.updated_at,
+            }
+            for r in records
+        ]
+        c.execute(self._incident_upsert(), rows)
+
+    def _incident_upsert(self) -> Any:
+        """Built once: SQLAlchemy then reuses its compiled form (building it costs ~1 ms)."""
+        if self._upsert is not None:
+            return self._upsert
+        statement = self._insert(noc_incidents)
+        new = statement.excluded
+        grown = and_(noc_incidents.c.status == "resolved", new.size > noc_incidents.c.size)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                **{
+                    name: getattr(new, name)
+                    for name in (
+                        "state",
+                        "head_alarm_id",
+                        "head_row",
+                        "head_type",
+                        "head_device",
+                        "severity",
+                        "started_at",
+                        "last_at",
+                        "size",
+                        "device_count",
+                        "devices",
+                        "roots",
+                        "folded",
+                        "evidence",
+                        "updated_at",
+                    )
+                },
+                # a resolved incident that grows again needs attention again
+                "status": case((grown, "new"), else_=noc_incidents.c.status),
+            },
+        )
+        self._upsert = statement
+        return statement
+
+    def drop_open(self, stream: str, keep: Iterable[str]) -> int:
+        """Forget open incidents of ``stream`` that a restart did not rebuild."""
+        kept = list(keep)
+        condition = and_(
+            noc_incidents.c.stream == stream,
+            noc_incidents.c.state == "open",
+            noc_incidents.c.kind == "pipeline",
+        )
+        with self._engine.begin() as c:
+            stale = [
+                i
+                for i in c.execute(select(noc_incidents.c.id).where(condition)).scalars()
+                if i not in set(kept)
+            ]
+            for start in range(0, len(stale), 500):
+                c.execute(
+                    delete(noc_incidents).where(noc_incidents.c.id.in_(stale[start : start + 500]))
+                )
+        return len(stale)
+
+    def counts(self, stream: str | None = None) -> dict[str, int]:
+        """Alarms, final alarms, incidents (and their total size) of a stream or of all."""
+        a_where = and_(True, *([noc_alarms.c.stream == stream] if stream else []))
+        i_where = and_(True, *([noc_incidents.c.stream == stream] if stream else []))
+        with self._engine.connect() as c:
+            alarms, final = c.execute(
+                select(
+                    func.count(), func.coalesce(func.sum(case((noc_alarms.c.final, 1), else_=0)), 0)
+                )
+                .select_from(noc_alarms)
+                .where(a_where)
+            ).one()
+            incidents, size, open_ = c.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(noc_incidents.c.size), 0),
+                    func.coalesce(func.sum(case((noc_incidents.c.state == "open", 1), else_=0)), 0),
+                )
+                .select_from(noc_incidents)
+                .where(i_where)
+            ).one()
+        return {
+            "alarms": int(alarms),
+            "final_alarms": int(final),
+            "incidents": int(incidents),
+            "open_incidents": int(open_),
+            "incident_alarms": int(size),
+        }
+
+    # -- the operators' side -----------------------------------------------------------
+
+    def list_incidents(
+        self, query: IncidentQuery, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[dict[str, Any]]]:
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise InvalidInputError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
+        t = noc_incidents.c
+        conditions: list[Any] = []
+        if query.status:
+            conditions.append(t.status.in_(query.status))
+        for column, value in (
+            (t.state, query.state),
+            (t.kind, query.kind),
+            (t.stream, query.stream),
+            (t.head_type, query.alarm_type),
+        ):
+            if value:
+                conditions.append(column == value)
+        if query.device:
+            conditions.append(
+                or_(t.head_device == query.device, t.devices.like(_like(query.device), escape="\\"))
+            )
+        if query.since is not None:
+            conditions.append(t.started_at >= query.since)
+        if query.until is not None:
+            conditions.append(t.started_at < query.until)
+        if query.min_size is not None:
+            conditions.append(t.size >= query.min_size)
+        where = and_(True, *conditions)
+        with self._engine.connect() as c:
+            total = c.execute(
+                select(func.count()).select_from(noc_incidents).where(where)
+            ).scalar_one()
+            rows = c.execute(
+                select(noc_incidents)
+                .where(where)
+                .order_by(t.started_at.desc(), t.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return int(total), [incident_summary(row) for row in rows]
+
+    def _incident_row(self, c: Connection, incident_id: str) -> Row[Any]:
+        row = c.execute(select(noc_incidents).where(noc_incidents.c.id == incident_id)).first()
+        if row is None:
+            raise NotFoundError(f"no incident {incident_id!r}; list them with GET /v1/incidents")
+        return row
+
+    def get_incident(self, incident_id: str) -> dict[str, Any]:
+        with self._engine.connect() as c:
+            return incident_detail(self._incident_row(c, incident_id))
+
+    def incidents_by_id(self, incident_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Several incidents (unknown ids left out), in the order asked."""
+        wanted = list(dict.fromkeys(incident_ids))
+        found: dict[str, dict[str, Any]] = {}
+        with self._engine.connect() as c:
+            for start in range(0, len(wanted), 500):
+                rows = c.execute(_BY_ID, {"ids": wanted[start : start + 500]}).all()
+                found.update({row.id: incident_detail(row) for row in rows})
+        return [found[i] for i in wanted if i in found]
+
+    def members(
+        self, incident_id: str, offset: int = 0, limit: int = 200
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The incident's alarms (head included) in arrival order."""
+        if not 1 <= limit <= 5000 or offset < 0:
+            raise InvalidInputError("members_limit must be 1..5000 and members_offset >= 0")
+        where = noc_alarms.c.incident_id == incident_id
+        with self._engine.connect() as c:
+            total = c.execute(
+                select(func.count()).select_from(noc_alarms).where(where)
+            ).scalar_one()
+            rows = c.execute(
+                select(noc_alarms)
+                .where(where)
+                .order_by(noc_alarms.c.seq)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return int(total), [alarm_json(row) for row in rows]
+
+    def set_status(
+        self, incident_id: str, status: str, by: str, note: str | None, at: float
+    ) -> dict[str, Any]:
+        if status not in STATUSES[1:]:
+            raise InvalidInputError(f"status must be one of {STATUSES[1:]}")
+        values: dict[str, Any] = {"status": status, "updated_at": at}
+        if status == "acknowledged":
+            values.update(acknowledged_at=at, acknowledged_by=by[:128])
+        else:
+            values.update(resolved_at=at, resolved_by=by[:128])
+        if note is not None:
+            values["note"] = note
+        with self._engine.begin() as c:
+            self._incident_row(c, incident_id)
+            c.execute(update(noc_incidents).where(noc_incidents.c.id == incident_id).values(values))
+            return incident_detail(self._incident_row(c, incident_id))
+
+    def add_silence(self, silence: Silence) -> None:
+        with self._engine.begin() as c:
+            c.execute(
+                insert(noc_silences).values(
+                    id=silence.id,
+                    matchers=json.dumps([m.to_json() for m in silence.matchers]),
+                    starts_at=silence.starts_at,
+                    ends_at=silence.ends_at,
+                    created_by=silence.created_by[:128],
+                    comment=silence.comment,
+                    created_at=silence.created_at,
+                )
+            )
+
+    @staticmethod
+    def _silence(row: Row[Any]) -> Silence:
+        return Silence(
+            id=row.id,
+            matchers=tuple(Matcher.from_json(m) for m in json.loads(row.matchers)),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            created_by=row.created_by,
+            comment=row.comment,
+            created_at=row.created_at,
+        )
+
+    def silences(self) -> list[Silence]:
+        with self._engine.connect() as c:
+            rows = c.execute(select(noc_silences).order_by(noc_silences.c.created_at)).all()
+        return [self._silence(row) for row in rows]
+
+    def expire_silence(self, silence_id: str, at: float) -> Silence:
+        """End a silence now (kept for the record, as Alertmanager does)."""
+        with self._engine.begin() as c:
+            row = c.execute(select(noc_silences).where(noc_silences.c.id == silence_id)).first()
+            if row is None:
+                raise NotFoundError(f"no silence {silence_id!r}; list them with GET /v1/silences")
+            if row.ends_at > at:
+                # ends now (a pending one too: it never starts); keep starts < ends
+                starts = min(row.starts_at, at - 1e-3)
+                ends = at
+                c.execute(
+                    update(noc_silences)
+                    .where(noc_silences.c.id == silence_id)
+                    .values(starts_at=starts, ends_at=ends)
+                )
+            row = c.execute(select(noc_silences).where(noc_silences.c.id == silence_id)).one()
+        return self._silence(row)
+
+    def add_window(self, window: MaintenanceWindow) -> None:
+        with self._engine.begin() as c:
+            c.execute(
+                insert(noc_maintenance).values(
+                    id=window.id,
+                    devices=json.dumps(sorted(window.devices), ensure_ascii=False),
+                    starts_at=window.starts_at,
+                    ends_at=window.ends_at,
+                    created_by=window.created_by[:128],
+                    comment=window.comment,
+                    created_at=window.created_at,
+                )
+            )
+
+    def windows(self) -> list[MaintenanceWindow]:
+        with self._engine.connect() as c:
+            rows = c.execute(select(noc_maintenance).order_by(noc_maintenance.c.starts_at)).all()
+        return [
+            MaintenanceWindow(
+                id=row.id,
+                devices=frozenset(json.loads(row.devices)),
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                created_by=row.created_by,
+                comment=row.comment,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    def delete_window(self, window_id: str) -> None:
+        with self._engine.begin() as c:
+            result = c.execute(delete(noc_maintenance).where(noc_maintenance.c.id == window_id))
+            if result.rowcount == 0:
+                raise NotFoundError(
+                    f"no maintenance window {window_id!r}; list them with GET /v1/maintenance"
+                )

@@ -1,0 +1,262 @@
+// The NOC console: live incidents (Server-Sent Events), drill-down, acknowledge/resolve,
+// silences and maintenance windows. Everything shown is set with textContent, never
+// innerHTML: alarm fields come from the network and must not run as code.
+(function () {
+  "use strict";
+  const PAGE = 50;
+  const STATUS_FR = { new: "nouveau", acknowledged: "acquitté", resolved: "résolu" };
+  const STATE_FR = { open: "ouvert", closed: "clos" };
+  const REASON_FR = {
+    head: "tête (cause probable)", duplicate: "doublon", flapping: "oscillation",
+    transient: "transitoire", inhibited: "inhibée", caused: "conséquence",
+    root: "autre cause probable", grouped: "regroupée", maintenance: "maintenance",
+  };
+  const $ = (id) => document.getElementById(id);
+  const rows = $("incident-rows");
+  const status = $("status");
+  const filters = $("filters");
+  let offset = 0;
+  let selected = null;
+  let membersShown = 0;
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+  function when(epoch) {
+    if (epoch === null || epoch === undefined) return "—";
+    return new Date(epoch * 1000).toLocaleString("fr-FR");
+  }
+  function say(text) { status.textContent = text; }
+
+  async function api(method, url, body) {
+    const options = { method: method, headers: {} };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, options);
+    if (response.status === 204) return null;
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error ? data.error.message : String(response.status));
+    return data;
+  }
+
+  function query() {
+    const form = new FormData(filters);
+    const params = new URLSearchParams({ offset: String(offset), limit: String(PAGE) });
+    for (const key of ["status", "state", "device", "alarm_type"]) {
+      const value = String(form.get(key) || "").trim();
+      if (value) params.set(key, value);
+    }
+    return params;
+  }
+  function matchesFilters(item) {
+    const form = new FormData(filters);
+    if (form.get("status") && item.status !== form.get("status")) return false;
+    if (form.get("state") && item.state !== form.get("state")) return false;
+    if (form.get("hide_silenced") && item.silenced_by && item.silenced_by.length) return false;
+    const device = String(form.get("device") || "").trim();
+    if (device && !(item.devices || []).includes(device) && item.head.device !== device) return false;
+    const type = String(form.get("alarm_type") || "").trim();
+    if (type && item.head.alarm_type !== type) return false;
+    return true;
+  }
+
+  function row(item) {
+    const tr = el("tr", null, "incident");
+    tr.dataset.id = item.id;
+    if (item.silenced_by && item.silenced_by.length) tr.classList.add("silenced");
+    if (selected === item.id) tr.classList.add("selected");
+    const badge = el("span", STATUS_FR[item.status] || item.status, "badge " + item.status);
+    const first = el("td"); first.appendChild(badge);
+    if (item.kind === "maintenance") first.appendChild(el("span", " maintenance", "meta"));
+    if (item.silenced_by && item.silenced_by.length) first.appendChild(el("span", " silencieux", "meta"));
+    tr.appendChild(first);
+    tr.appendChild(el("td", when(item.started_at)));
+    tr.appendChild(el("td", item.head.alarm_type + " sur " + item.head.device));
+    tr.appendChild(el("td", item.size));
+    tr.appendChild(el("td", item.device_count));
+    const folded = Object.entries(item.folded || {}).map(([k, n]) => n + " " + (REASON_FR[k] || k));
+    tr.appendChild(el("td", folded.join(", ") || "—"));
+    tr.appendChild(el("td", STATE_FR[item.state] || item.state));
+    const actions = el("td");
+    if (item.status === "new") actions.appendChild(action("Acquitter", item.id, "ack"));
+    if (item.status !== "resolved") actions.appendChild(action("Résoudre", item.id, "resolve"));
+    tr.appendChild(actions);
+    tr.addEventListener("click", () => show(item.id));
+    return tr;
+  }
+  function action(label, id, verb) {
+    const button = el("button", label, "small");
+    button.type = "button";
+    button.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      button.disabled = true;
+      try {
+        const updated = await api("POST", "/v1/incidents/" + encodeURIComponent(id) + "/" + verb, {});
+        upsert(updated);
+        if (selected === id) show(id);
+        say(verb === "ack" ? "Incident acquitté." : "Incident résolu.");
+      } catch (error) { say("Erreur : " + error.message); button.disabled = false; }
+    });
+    return button;
+  }
+  function upsert(item) {
+    const existing = rows.querySelector('tr[data-id="' + CSS.escape(item.id) + '"]');
+    if (!matchesFilters(item)) { if (existing) existing.remove(); return; }
+    const fresh = row(item);
+    fresh.classList.add("flash");
+    if (existing) existing.replaceWith(fresh);
+    else if (offset === 0) rows.prepend(fresh);
+  }
+
+  async function load() {
+    try {
+      const data = await api("GET", "/v1/incidents?" + query().toString());
+      rows.replaceChildren(...data.items.filter(matchesFilters).map(row));
+      $("page").textContent = data.total ? (offset + 1) + "–" + Math.min(offset + PAGE, data.total) + " sur " + data.total : "aucun incident";
+      $("prev").disabled = offset === 0;
+      $("next").disabled = offset + PAGE >= data.total;
+    } catch (error) { say("Erreur : " + error.message); }
+  }
+  async function counts() {
+    try {
+      const data = await api("GET", "/v1/noc/status");
+      const c = data.counts;
+      $("counts").textContent = c.alarms + " alarmes reçues → " + c.incidents + " incidents (" + c.open_incidents + " ouverts)";
+    } catch (error) { /* the list says it already */ }
+  }
+
+  async function show(id, more) {
+    selected = id;
+    for (const tr of rows.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+    const tr = rows.querySelector('tr[data-id="' + CSS.escape(id) + '"]');
+    if (tr) tr.classList.add("selected");
+    const offsetMembers = more ? membersShown : 0;
+    try {
+      const data = await api("GET", "/v1/incidents/" + encodeURIComponent(id) + "?members_limit=100&members_offset=" + offsetMembers);
+      $("detail").hidden = false;
+      $("detail-title").textContent = "Incident " + data.id + " — " + (STATUS_FR[data.status] || data.status);
+      $("detail-explanation").textContent = data.explanation.fr || "—";
+      $("detail-explanation-en").textContent = data.explanation.en || "—";
+      const meta = [data.size + " alarme(s)", data.devices.length + " équipement(s) : " + data.devices.slice(0, 15).join(", "),
+        "début " + when(data.started_at), "dernière " + when(data.last_at)];
+      if (data.acknowledged_at) meta.push("acquitté le " + when(data.acknowledged_at) + (data.acknowledged_by ? " par " + data.acknowledged_by : ""));
+      if (data.resolved_at) meta.push("résolu le " + when(data.resolved_at) + (data.resolved_by ? " par " + data.resolved_by : ""));
+      if (data.silenced_by && data.silenced_by.length) meta.push("silence " + data.silenced_by.join(", "));
+      $("detail-meta").textContent = meta.join(" · ");
+      const body = $("member-rows");
+      if (!more) body.replaceChildren();
+      for (const m of data.members) {
+        const r = el("tr");
+        r.appendChild(el("td", m.row));
+        r.appendChild(el("td", m.alarm_type + (m.id.startsWith("row-") ? "" : " (" + m.id + ")")));
+        r.appendChild(el("td", m.device));
+        r.appendChild(el("td", when(m.raised_at)));
+        r.appendChild(el("td", REASON_FR[m.reason] || m.reason || "en cours"));
+        r.appendChild(el("td", m.detail + (m.folded_under !== null && m.folded_under !== undefined ? " (sous le rang " + m.folded_under + ")" : "")));
+        body.appendChild(r);
+      }
+      membersShown = offsetMembers + data.members.length;
+      $("more-members").hidden = membersShown >= data.members_total;
+    } catch (error) { say("Erreur : " + error.message); }
+  }
+
+  async function loadSilences() {
+    const data = await api("GET", "/v1/silences");
+    const list = $("silences");
+    list.replaceChildren();
+    for (const s of data.items.slice().reverse()) {
+      const item = el("li");
+      const what = s.matchers.map((m) => m.name + " " + m.op + " " + m.value).join(", ");
+      item.appendChild(el("span", what + " — jusqu'au " + when(s.ends_at) + " (" + ({ active: "actif", pending: "à venir", expired: "expiré" }[s.state] || s.state) + ")" + (s.comment ? " — " + s.comment : "")));
+      if (s.state !== "expired") {
+        const button = el("button", "Expirer", "small secondary");
+        button.type = "button";
+        button.addEventListener("click", async () => {
+          try { await api("DELETE", "/v1/silences/" + encodeURIComponent(s.id)); await loadSilences(); load(); }
+          catch (error) { say("Erreur : " + error.message); }
+        });
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(button);
+      }
+      list.appendChild(item);
+    }
+  }
+  async function loadWindows() {
+    const data = await api("GET", "/v1/maintenance");
+    const list = $("windows");
+    list.replaceChildren();
+    for (const w of data.items) {
+      const item = el("li");
+      item.appendChild(el("span", w.devices.join(", ") + " — du " + when(w.starts_at) + " au " + when(w.ends_at) + (w.comment ? " — " + w.comment : "")));
+      const button = el("button", "Supprimer", "small secondary");
+      button.type = "button";
+      button.addEventListener("click", async () => {
+        try { await api("DELETE", "/v1/maintenance/" + encodeURIComponent(w.id)); await loadWindows(); }
+        catch (error) { say("Erreur : " + error.message); }
+      });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(button);
+      list.appendChild(item);
+    }
+  }
+
+  $("silence-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    try {
+      await api("POST", "/v1/silences", {
+        matchers: [{ name: form.get("name"), op: form.get("op"), value: form.get("value") }],
+        duration_seconds: Number(form.get("minutes")) * 60,
+        created_by: form.get("created_by"), comment: form.get("comment"),
+      });
+      event.target.reset();
+      say("Silence créé.");
+      await loadSilences(); load();
+    } catch (error) { say("Erreur : " + error.message); }
+  });
+  $("maintenance-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const epoch = (value) => new Date(String(value)).getTime() / 1000;
+    try {
+      await api("POST", "/v1/maintenance", {
+        devices: String(form.get("devices")).split(",").map((d) => d.trim()).filter(Boolean),
+        starts_at: epoch(form.get("starts_at")), ends_at: epoch(form.get("ends_at")),
+        created_by: form.get("created_by"), comment: form.get("comment"),
+      });
+      event.target.reset();
+      say("Fenêtre de maintenance créée.");
+      await loadWindows();
+    } catch (error) { say("Erreur : " + error.message); }
+  });
+  filters.addEventListener("submit", (event) => { event.preventDefault(); offset = 0; load(); });
+  $("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(); });
+  $("next").addEventListener("click", () => { offset += PAGE; load(); });
+  $("more-members").addEventListener("click", () => { if (selected) show(selected, true); });
+
+  function live() {
+    const source = new EventSource("/v1/incidents/stream");
+    const badge = $("live");
+    source.onopen = () => { badge.textContent = "en direct"; badge.className = "live on"; };
+    source.onerror = () => { badge.textContent = "reconnexion…"; badge.className = "live off"; };
+    let pending = null;
+    source.addEventListener("incident", (event) => {
+      const data = JSON.parse(event.data);
+      upsert(data.incident);
+      if (selected === data.incident.id && !pending) {
+        pending = setTimeout(() => { pending = null; show(selected); }, 500);
+      }
+    });
+    source.addEventListener("silence", () => { loadSilences(); load(); });
+    source.addEventListener("maintenance", loadWindows);
+    source.addEventListener("maintenance_deleted", loadWindows);
+  }
+
+  load(); counts(); loadSilences(); loadWindows(); live();
+  setInterval(counts, 10000);
+})();

@@ -1,0 +1,232 @@
+"""The NOC HTTP API and console through FastAPI's test client, on a scripted clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from allo.config import Settings
+from allo.noc.engine import NocEngine
+from allo.noc.store import SqlNocStore
+from allo.testing.clock import ScriptedClock
+from allo.web.app import create_app
+
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture
+def clock() -> ScriptedClock:
+    return ScriptedClock(NOW)
+
+
+def _app(settings: Settings, clock: ScriptedClock):  # type: ignore[no-untyped-def]
+    engine = NocEngine(SqlNocStore(settings.resolved_database_url), clock, stream="live")
+    return create_app(settings, noc_engine=engine)
+
+
+@pytest.fixture
+def client(settings: Settings, clock: ScriptedClock) -> Iterator[TestClient]:
+    with TestClient(_app(settings, clock)) as test_client:
+        yield test_client
+
+
+def alert(name: str, instance: str, starts: str, status: str = "firing", ends: str = "") -> dict:  # type: ignore[type-arg]
+    return {
+        "status": status,
+        "labels": {"alertname": name, "instance": instance, "severity": "critical"},
+        "annotations": {"summary": f"{name} on {instance}"},
+        "startsAt": starts,
+        "endsAt": ends or "0001-01-01T00:00:00Z",
+        "fingerprint": f"{name}-{instance}",
+    }
+
+
+def test_generic_alarms_to_incident_drill_down(client: TestClient) -> None:
+    one = {"id": "a1", "device": "r1", "alarm_type": "LinkDown", "raised_at": NOW - 100}
+    posted = client.post("/v1/alarms", json=one)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["accepted"] == 1
+    batch = [
+        {"id": "a2", "device": "r1", "alarm_type": "LinkDown", "raised_at": NOW - 90},
+        {"id": "a3", "device": "r2", "alarm_type": "LOS", "raised_at": NOW - 80, "site": "Lyon"},
+    ]
+    body = client.post("/v1/alarms", json={"alarms": batch}).json()
+    assert body["accepted"] == 2 and len(body["incidents"]) == 2
+    listing = client.get("/v1/incidents", params={"limit": 1}).json()
+    assert listing["total"] == 2 and len(listing["items"]) == 1 and listing["limit"] == 1
+    r1 = client.get("/v1/incidents", params={"device": "r1"}).json()["items"][0]
+    assert r1["size"] == 2 and r1["state"] == "open" and r1["status"] == "new"
+    detail = client.get(f"/v1/incidents/{r1['id']}").json()
+    assert [m["id"] for m in detail["members"]] == ["a1", "a2"]
+    assert [m["reason"] for m in detail["members"]] == ["head", "duplicate"]
+    assert detail["explanation"]["fr"].startswith("Cause probable")
+    assert detail["explanation"]["en"].startswith("Probable root")
+    again = client.post("/v1/alarms", json={"alarms": batch}).json()
+    assert again["accepted"] == 0 and again["already_stored"] == 2
+
+
+def test_alertmanager_webhook_firing_then_resolved(client: TestClient) -> None:
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "allo",
+        "alerts": [alert("HighLatency", "sw1:9100", "2023-11-14T22:00:00Z")],
+    }
+    first = client.post("/v1/alarms/alertmanager", json=payload).json()
+    assert first["accepted"] == 1
+    payload["alerts"] = [
+        alert("HighLatency", "sw1:9100", "2023-11-14T22:00:00Z", "resolved", "2023-11-14T22:05:00Z")
+    ]
+    second = client.post("/v1/alarms/alertmanager", json=payload).json()
+    assert second["accepted"] == 0 and second["cleared"] == 1
+    item = client.get("/v1/incidents").json()["items"][0]
+    member = client.get(f"/v1/incidents/{item['id']}").json()["members"][0]
+    assert member["device"] == "sw1:9100" and member["cleared_at"] is not None
+    assert member["attributes"]["annotation.summary"] == "HighLatency on sw1:9100"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind"),
+    [
+        ("/v1/alarms", b"{not json", 400, "InvalidJSON"),
+        ("/v1/alarms", b"", 400, "InvalidJSON"),
+        ("/v1/alarms", b'"just a string"', 422, "InvalidInputError"),
+        ("/v1/alarms/alertmanager", b'{"status": "firing"}', 422, "InvalidInputError"),
+        ("/v1/alarms/alertmanager", b"\xff\xfe", 400, "InvalidJSON"),
+    ],
+)
+def test_bad_bodies_get_a_json_error(
+    client: TestClient, path: str, body: bytes, status: int, kind: str
+) -> None:
+    response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == kind and response.json()["error"]["message"]
+
+
+def test_malformed_items_are_counted_not_dropped(client: TestClient) -> None:
+    body = client.post(
+        "/v1/alarms",
+        json=[
+            {"device": "r1", "alarm_type": "X", "raised_at": NOW},
+            {"device": "r1"},
+            42,
+            {"device": "r9", "alarm_type": "X", "raised_at": NOW + 10 * 86400},
+        ],
+    ).json()
+    assert body["accepted"] == 4
+    assert body["input_problems"]["counts"] == {"malformed": 2}
+    assert any("future" in issue for a in body["alarms"] for issue in a["issues"])
+    status = client.get("/v1/noc/status").json()
+    assert status["counts"]["alarms"] == 4
+    assert status["input_problems"]["counts"]["far_future"] == 1
+
+
+def test_ack_resolve_and_errors(client: TestClient, clock: ScriptedClock) -> None:
+    client.post("/v1/alarms", json={"id": "a", "device": "r", "alarm_type": "T", "raised_at": NOW})
+    incident = client.get("/v1/incidents").json()["items"][0]["id"]
+    clock.advance(30)
+    acked = client.post(f"/v1/incidents/{incident}/ack", json={"by": "Nina", "note": "je regarde"})
+    assert acked.status_code == 200
+    assert acked.json()["status"] == "acknowledged" and acked.json()["acknowledged_at"] == NOW + 30
+    assert client.post(f"/v1/incidents/{incident}/resolve").json()["status"] == "resolved"
+    conflict = client.post(f"/v1/incidents/{incident}/ack")
+    assert conflict.status_code == 409 and conflict.json()["error"]["type"] == "Conflict"
+    assert client.get("/v1/incidents", params={"status": "resolved"}).json()["total"] == 1
+    assert client.get("/v1/incidents", params={"status": "new"}).json()["total"] == 0
+    missing = client.get("/v1/incidents/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFoundError"
+    assert client.post("/v1/incidents/nope/ack").status_code == 404
+    assert client.get("/v1/incidents", params={"status": "bogus"}).status_code == 422
+    assert client.get("/v1/incidents", params={"limit": 0}).status_code == 422
+    bad = client.post(f"/v1/incidents/{incident}/ack", json={"by": "x" * 500})
+    assert bad.status_code == 422 and bad.json()["error"]["type"] == "InvalidRequest"
+
+
+def test_silences_and_maintenance_over_http(client: TestClient, clock: ScriptedClock) -> None:
+    created = client.post(
+        "/v1/silences",
+        json={"matchers": [{"name": "device", "value": "r1"}], "duration_seconds": 3600},
+    )
+    assert created.status_code == 201, created.text
+    silence = created.json()
+    assert silence["state"] == "active" and silence["ends_at"] == NOW + 3600
+    client.post(
+        "/v1/alarms", json={"id": "s1", "device": "r1", "alarm_type": "T", "raised_at": NOW}
+    )
+    assert client.get("/v1/incidents").json()["items"][0]["silenced_by"] == [silence["id"]]
+    expired = client.delete(f"/v1/silences/{silence['id']}").json()
+    assert expired["state"] == "expired"
+    assert client.get("/v1/incidents").json()["items"][0]["silenced_by"] == []
+    assert client.get("/v1/silences").json()["total"] == 1
+    for bad in (
+        {"matchers": [], "duration_seconds": 60},
+        {"matchers": [{"name": "device", "value": "("}]},
+        {"matchers": [{"name": "device", "value": "(", "op": "=~"}], "duration_seconds": 60},
+        {"matchers": [{"name": "device", "value": "r"}], "starts_at": NOW, "ends_at": NOW - 1},
+        {"matchers": [{"name": "device", "value": "r"}], "ends_at": "demain"},
+    ):
+        response = client.post("/v1/silences", json=bad)
+        assert response.status_code == 422, bad
+        assert "error" in response.json()
+    assert client.delete("/v1/silences/nope").status_code == 404
+
+    window = client.post(
+        "/v1/maintenance",
+        json={
+            "devices": ["r7"],
+            "starts_at": "2023-11-14T22:00:00Z",
+            "ends_at": NOW + 3600,
+            "comment": "swap",
+        },
+    )
+    assert window.status_code == 201, window.text
+    client.post(
+        "/v1/alarms", json={"id": "m1", "device": "r7", "alarm_type": "T", "raised_at": NOW}
+    )
+    maintenance = client.get("/v1/incidents", params={"kind": "maintenance"}).json()["items"]
+    assert len(maintenance) == 1 and maintenance[0]["head"]["id"] == "m1"
+    assert client.get("/v1/maintenance").json()["total"] == 1
+    bad_window = client.post("/v1/maintenance", json={"devices": [], "starts_at": 1, "ends_at": 2})
+    assert bad_window.status_code == 422
+    assert client.delete(f"/v1/maintenance/{window.json()['id']}").status_code == 204
+    assert client.delete(f"/v1/maintenance/{window.json()['id']}").status_code == 404
+
+
+def test_server_sent_events_replay_from_an_event_id(client: TestClient) -> None:
+    # The test client reads a response to its end: events are first made, then replayed
+    # from the history with Last-Event-ID (as a reconnecting browser does), up to max_events.
+    client.post("/v1/alarms", json={"id": "e1", "device": "r", "alarm_type": "T", "raised_at": NOW})
+    client.post("/v1/alarms", json={"id": "e2", "device": "q", "alarm_type": "T", "raised_at": NOW})
+    response = client.get(
+        "/v1/incidents/stream", params={"max_events": 2}, headers={"Last-Event-ID": "0"}
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    blocks = [b for b in response.text.split("\n\n") if b.startswith("id:")]
+    assert [b.splitlines()[0] for b in blocks] == ["id: 1", "id: 2"]
+    assert all("event: incident" in b and '"status": "new"' in b for b in blocks)
+
+
+def test_console_page_and_script(client: TestClient) -> None:
+    page = client.get("/noc")
+    assert page.status_code == 200 and "Console NOC" in page.text and "/static/noc.js" in page.text
+    script = client.get("/static/noc.js").text
+    assert "EventSource" in script and "innerHTML" not in script.replace("never\n// innerHTML", "")
+
+
+def test_restart_keeps_everything(settings: Settings, clock: ScriptedClock) -> None:
+    alarms = [
+        {"id": f"x{i}", "device": f"r{i % 3}", "alarm_type": "T", "raised_at": NOW + i}
+        for i in range(30)
+    ]
+    with TestClient(_app(settings, clock)) as first:
+        first.post("/v1/alarms", json=alarms[:20])
+        before = first.get("/v1/incidents").json()
+    with TestClient(_app(settings, clock)) as second:
+        status = second.get("/v1/noc/status").json()
+        assert status["recovered_at_start"] == 20
+        assert second.get("/v1/incidents").json()["items"] == before["items"]
+        again = second.post("/v1/alarms", json=alarms).json()
+        assert again["accepted"] == 10 and again["already_stored"] == 20
+        assert second.get("/v1/noc/status").json()["counts"]["alarms"] == 30

@@ -1,0 +1,102 @@
+"""``kill -9`` during ``allo noc ingest``: a re-run loses nothing, counts nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, text
+
+from allo.noc.causal import CausalGraph
+
+ROWS = 3000
+
+
+def _state(database: Path) -> dict[str, int]:
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as c:
+        one = lambda sql: int(c.execute(text(sql)).scalar_one() or 0)  # noqa: E731
+        state = {
+            "alarms": one("SELECT count(*) FROM noc_alarms"),
+            "distinct_rows": one("SELECT count(DISTINCT row) FROM noc_alarms"),
+            "final": one("SELECT count(*) FROM noc_alarms WHERE final"),
+            "without_incident": one("SELECT count(*) FROM noc_alarms WHERE incident_id IS NULL"),
+            "incident_size": one("SELECT sum(size) FROM noc_incidents"),
+            "open": one("SELECT count(*) FROM noc_incidents WHERE state = 'open'"),
+            "orphans": one(
+                "SELECT count(*) FROM noc_alarms a WHERE NOT EXISTS "
+                "(SELECT 1 FROM noc_incidents i WHERE i.id = a.incident_id)"
+            ),
+        }
+    engine.dispose()
+    return state
+
+
+def test_kill_during_ingest_then_rerun(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
+    for second in range(ROWS):
+        device = int(rng.integers(0, 6))
+        lines.append(f"{int(rng.integers(0, 3))},{device},{second},{second}")
+    alarms = tmp_path / "Alarm.csv"
+    alarms.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    graph = tmp_path / "graph.json"
+    CausalGraph.from_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])).save(graph)
+    data = tmp_path / "data"
+    env = {**os.environ, "ALLO_DATA_DIR": str(data), "ALLO_EMBEDDER": "fake"}
+    command = [
+        sys.executable,
+        "-m",
+        "allo.cli",
+        "noc",
+        "ingest",
+        str(alarms),
+        "--graph",
+        str(graph),
+    ]
+    # paced at 1000x: one transaction per alarm, about 3 s in all
+    process = subprocess.Popen(
+        [*command, "--speed", "1000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    database = data / "allo.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if database.exists() and _state(database)["alarms"] >= 400:
+                break
+        except Exception:  # schema not there yet
+            pass
+        time.sleep(0.02)
+    assert process.poll() is None, "ingest finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    killed = _state(database)
+    assert 0 < killed["alarms"] < ROWS
+    assert killed["distinct_rows"] == killed["alarms"] and killed["without_incident"] == 0
+    assert killed["incident_size"] == killed["alarms"] and killed["orphans"] == 0
+    assert killed["open"] > 0 and killed["final"] < killed["alarms"]
+
+    rerun = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["already_stored"] == killed["alarms"]
+    assert summary["accepted"] == ROWS - killed["alarms"]
+    assert summary["recovered"] == killed["alarms"] - killed["final"]
+    done = _state(database)
+    assert done["alarms"] == done["distinct_rows"] == done["final"] == ROWS
+    assert done["incident_size"] == ROWS and done["open"] == 0
+    assert done["without_incident"] == 0 and done["orphans"] == 0
+
+    again = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert json.loads(again.stdout)["accepted"] == 0 and _state(database) == done

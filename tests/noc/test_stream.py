@@ -1,0 +1,170 @@
+"""The streaming engine: same pipeline as a replay, persisted, restartable, observable."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from allo.domain.alarms import Alarm
+from allo.errors import InvalidInputError, NotFoundError
+from allo.noc.causal import CausalGraph
+from allo.noc.engine import NocEngine
+from allo.noc.pipeline import build_pipeline
+from allo.noc.replay import replay
+from allo.noc.silences import Matcher
+from allo.noc.store import IncidentQuery, SqlNocStore
+from allo.noc.topology import Topology
+from allo.testing.clock import ScriptedClock
+from tests.noc.helpers import alarm
+
+CHAIN = Topology([("0", "1"), ("1", "2"), ("2", "3")])
+GRAPH = CausalGraph.from_matrix(np.array([[0, 1], [0, 0]]))
+
+
+def many(count: int = 400, seed: int = 1) -> list[Alarm]:
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.integers(0, 30_000, count))
+    return [
+        alarm(i, str(rng.integers(0, 2)), str(rng.integers(0, 4)), float(t))
+        for i, t in enumerate(times)
+    ]
+
+
+def engine(path: Path, clock: ScriptedClock, stream: str = "t") -> NocEngine:
+    noc = NocEngine(
+        SqlNocStore(f"sqlite:///{path / 'noc.db'}"),
+        clock,
+        stream=stream,
+        topology=CHAIN,
+        graph=GRAPH,
+    )
+    noc.warm_up()
+    return noc
+
+
+def partition(noc: NocEngine) -> Counter[str]:
+    """How many incidents each alarm is in, read from the store (must be exactly one)."""
+    _, items = noc.incidents(IncidentQuery(stream=noc.stream), 0, 500)
+    seen: Counter[str] = Counter()
+    for item in items:
+        members = noc.incident(item["id"], 0, 5000)["members"]
+        assert len(members) == item["size"]
+        seen.update(m["id"] for m in members)
+    return seen
+
+
+def test_streaming_one_by_one_gives_the_replay_incidents(tmp_path: Path) -> None:
+    alarms = many()
+    clock = ScriptedClock(1e9)
+    batch = replay(alarms, build_pipeline(clock, topology=CHAIN, graph=GRAPH), clock, batch_size=1)
+    noc = engine(tmp_path, clock)
+    for one in alarms:
+        noc.ingest([one])
+    noc.flush()
+    counts = noc.store.counts("t")
+    assert counts["alarms"] == counts["final_alarms"] == counts["incident_alarms"] == 400
+    assert counts["incidents"] == len(batch.incidents) and counts["open_incidents"] == 0
+    expected = sorted(sorted(i.rows()) for i in batch.incidents)
+    _, items = noc.incidents(IncidentQuery(), 0, 500)
+    stored = sorted(
+        sorted(m["row"] for m in noc.incident(i["id"], 0, 5000)["members"]) for i in items
+    )
+    assert stored == expected
+    assert set(partition(noc).values()) == {1}
+
+
+def test_restart_rebuilds_open_incidents_and_skips_known_ids(tmp_path: Path) -> None:
+    alarms = many()
+    clock = ScriptedClock(1e9)
+    first = engine(tmp_path, clock)
+    for start in range(0, 250, 10):
+        first.ingest(alarms[start : start + 10])
+    before = first.store.counts("t")
+    assert before["open_incidents"] > 0 and before["final_alarms"] < 250
+    open_ids = {i["id"] for i in first.incidents(IncidentQuery(state="open"), 0, 500)[1]}
+    acked = sorted(open_ids)[0]
+    first.set_status(acked, "acknowledged", "nina")
+    first.close()  # as after a kill: nothing flushed
+
+    second = engine(tmp_path, clock)
+    assert second.recovered == 250 - before["final_alarms"]
+    assert {i["id"] for i in second.incidents(IncidentQuery(state="open"), 0, 500)[1]} == open_ids
+    assert second.incident(acked)["status"] == "acknowledged"
+    result = second.ingest(alarms)  # the whole file again
+    assert result.accepted == 150 and result.already_stored == 250
+    second.flush()
+    counts = second.store.counts("t")
+    assert counts["alarms"] == counts["final_alarms"] == counts["incident_alarms"] == 400
+    assert set(partition(second).values()) == {1}
+
+
+def test_repeated_id_only_brings_its_clear_time(tmp_path: Path) -> None:
+    clock = ScriptedClock(1e9)
+    noc = engine(tmp_path, clock)
+    raised = Alarm("fp@1", "0", "0", 100.0)
+    noc.ingest([raised])
+    result = noc.ingest([Alarm("fp@1", "0", "0", 100.0, cleared_at=160.0)])
+    assert result.accepted == 0 and result.already_stored == 1 and result.cleared == 1
+    incident = noc.incidents(IncidentQuery(), 0, 10)[1][0]
+    member = noc.incident(incident["id"])["members"][0]
+    assert member["cleared_at"] == 160.0 and noc.store.counts("t")["alarms"] == 1
+
+
+def test_maintenance_folds_alarms_of_the_window(tmp_path: Path) -> None:
+    clock = ScriptedClock(1e9)
+    noc = engine(tmp_path, clock)
+    window = noc.add_window(["2", "3"], 1000.0, 2000.0, "ops", "fibre swap")
+    inside = [alarm(0, "0", "2", 1100), alarm(1, "1", "3", 1200), alarm(2, "0", "2", 1900)]
+    outside = [alarm(3, "0", "2", 2500), alarm(4, "0", "1", 1500)]
+    result = noc.ingest(inside + outside)
+    assert result.maintenance == 3
+    detail = noc.incident(f"t-mw-{window.id}")
+    assert detail["kind"] == "maintenance" and detail["size"] == 3
+    assert [m["reason"] for m in detail["members"]] == ["head", "maintenance", "maintenance"]
+    assert "maintenance" in detail["explanation"]["fr"]
+    noc.flush()
+    assert noc.store.counts("t")["incident_alarms"] == 5
+    noc.delete_window(window.id)
+    with pytest.raises(NotFoundError):
+        noc.delete_window(window.id)
+
+
+def test_silence_marks_matching_incidents_while_active(tmp_path: Path) -> None:
+    clock = ScriptedClock(1000.0)
+    noc = engine(tmp_path, clock)
+    noc.ingest([alarm(0, "0", "0", 900), alarm(1, "0", "3", 950)])  # 3 hops apart
+    silence = noc.add_silence([Matcher("device", "0")], None, 1600.0, "ops")
+    by_device = {i["head"]["device"]: i for i in noc.incidents(IncidentQuery(), 0, 10)[1]}
+    assert by_device["0"]["silenced_by"] == [silence.id] and by_device["3"]["silenced_by"] == []
+    clock.advance(700)  # past its end
+    assert all(not i["silenced_by"] for i in noc.incidents(IncidentQuery(), 0, 10)[1])
+    assert noc.silences()[0]["state"] == "expired"
+    with pytest.raises(InvalidInputError):
+        noc.add_silence([Matcher("device", "0")], None, 1200.0)  # already over
+    with pytest.raises(InvalidInputError):
+        noc.add_silence([Matcher("device", "(", "=~")], None, 5000.0)
+
+
+def test_events_are_versioned_and_replayable(tmp_path: Path) -> None:
+    clock = ScriptedClock(1e9)
+    noc = engine(tmp_path, clock)
+    seen: list[tuple[int, dict[str, object]]] = []
+    token = noc.subscribe(lambda v, e: seen.append((v, e)))
+    noc.ingest([alarm(0, "0", "0", 10), alarm(1, "1", "0", 20)])
+    incident_id = seen[-1][1]["incident"]["id"]  # type: ignore[index]
+    noc.set_status(str(incident_id), "resolved", "nina")
+    noc.ingest([alarm(2, "1", "1", 30)])  # grows again: needs attention again
+    noc.unsubscribe(token)
+    statuses = [e["incident"]["status"] for _, e in seen if e["type"] == "incident"]  # type: ignore[index]
+    assert statuses[-2:] == ["resolved", "new"]
+    late: list[int] = []
+    noc.subscribe(lambda v, e: late.append(v), since=seen[0][0])
+    assert late == [v for v, _ in seen[1:]]
+
+
+def test_stream_names_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        NocEngine(SqlNocStore("sqlite://"), ScriptedClock(), stream="a/b")
