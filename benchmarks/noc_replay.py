@@ -6,8 +6,9 @@ For each set: learn the causal graph from the alarms alone (``seconds``: learnin
 ``causal_*``: precision, recall and F1 of its directed edges against the expert DAG),
 ``causal_selection``: the held-out log-likelihood of every kernel/penalty candidate, the
 best of which was used), replay the file through the pipeline with that graph
-(``alarms_per_second`` from the first row read to the last incident out, learning excluded), then judge the incidents
-with the truth DAG as issue 5 defines it. The truth is used only for scoring.
+(``alarms_per_second`` from the first row read to the last incident out, learning
+excluded), then judge the incidents with the truth DAG as issue 5 defines it. The truth
+is used only for scoring.
 """
 
 from __future__ import annotations
