@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,16 @@ class RetrievalSettings(BaseModel):
     mode: RetrievalMode = RetrievalMode.HYBRID
     top_k: int = Field(default=5, ge=1, le=100)
     candidates: int = Field(default=50, ge=1, le=1000)
+    fusion: Literal["zscore", "rrf"] = Field(
+        default="zscore",
+        description="How hybrid mode fuses lexical and dense scores (see docs/retrieval.md).",
+    )
+    lexical_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of the lexical side in z-score fusion; chosen on half of PIAF dev.",
+    )
     rrf_k: int = Field(default=60, ge=1)
     ann_threshold: int = Field(
         default=200_000,

@@ -57,6 +57,10 @@ class DenseIndex:
             return np.zeros(0, dtype=np.float32)
         return self._vectors @ query
 
+    def similarity(self, query: Matrix, position: int) -> float:
+        """Cosine of ``query`` with one indexed vector."""
+        return float(self._vectors[position] @ query)
+
     def search(self, query: Matrix, k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar (number, cosine) pairs, best first."""
         if self.size == 0:

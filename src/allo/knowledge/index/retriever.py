@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from allo.config import RetrievalMode, RetrievalSettings
 from allo.domain import Chunk, Document, Passage
 from allo.errors import ConfigError
 from allo.knowledge.index.dense import DenseIndex
 from allo.knowledge.index.embedding import Embedder, Matrix
-from allo.knowledge.index.fusion import reciprocal_rank_fusion
+from allo.knowledge.index.fusion import reciprocal_rank_fusion, zscore_fusion
 from allo.knowledge.index.lexical import LexicalIndex
 from allo.storage.base import KnowledgeStore
 
@@ -81,46 +82,84 @@ class SearchIndex:
 
         Exclusion lets the evaluation hide a gold passage without rebuilding the index.
         """
-        depth = max(k, self.settings.candidates) + len(exclude)
-        lexical: list[tuple[int, float]] = []
-        dense: list[tuple[int, float]] = []
-        if mode in (RetrievalMode.LEXICAL, RetrievalMode.HYBRID):
-            lexical = self.lexical.search(query, depth)
-        if mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID):
-            if self.dense is None or query_vector is None:
-                raise ConfigError(
-                    f"{mode.value} search needs embeddings, but dense retrieval is off "
-                    "(ALLO_EMBEDDER=none) or the index has no vectors; use --mode lexical "
-                    "or re-ingest with an embedder"
-                )
-            dense = self.dense.search(query_vector, depth)
-        if exclude:
-            lexical = [pair for pair in lexical if pair[0] not in exclude]
-            dense = [pair for pair in dense if pair[0] not in exclude]
-        lexical_scores = dict(lexical)
-        dense_scores = dict(dense)
-        if mode is RetrievalMode.LEXICAL:
-            ranked = lexical
-        elif mode is RetrievalMode.DENSE:
-            ranked = dense
-        else:
-            ranked = reciprocal_rank_fusion(
-                {"lexical": lexical, "dense": dense}, k=self.settings.rrf_k
+        needs_dense = mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID)
+        if needs_dense and (self.dense is None or query_vector is None):
+            raise ConfigError(
+                f"{mode.value} search needs embeddings, but dense retrieval is off "
+                "(ALLO_EMBEDDER=none) or the index has no vectors; use --mode lexical "
+                "or re-ingest with an embedder"
             )
-        all_dense = (
-            self.dense.scores(query_vector)
-            if self.dense is not None and query_vector is not None and not self.dense.uses_ann
-            else None
-        )
+        lexical = self.lexical.scores(query) if mode is not RetrievalMode.DENSE else None
+        dense = None
+        if self.dense is not None and query_vector is not None and not self.dense.uses_ann:
+            dense = self.dense.scores(query_vector)
+
+        if mode is RetrievalMode.LEXICAL:
+            assert lexical is not None
+            ranked = _best(lexical, k, exclude, positive_only=True)
+        elif mode is RetrievalMode.DENSE:
+            ranked = (
+                _best(dense, k, exclude)
+                if dense is not None
+                else self._ann(query_vector, k, exclude)
+            )
+        elif dense is not None and self.settings.fusion == "zscore":
+            assert lexical is not None
+            weight = self.settings.lexical_weight
+            fused = zscore_fusion(
+                {"lexical": lexical, "dense": dense}, {"lexical": weight, "dense": 1.0 - weight}
+            )
+            ranked = _best(fused, k, exclude)
+        else:
+            assert lexical is not None
+            depth = max(k, self.settings.candidates)
+            lexical_list = _best(lexical, depth, exclude, positive_only=True)
+            dense_list = (
+                _best(dense, depth, exclude)
+                if dense is not None
+                else self._ann(query_vector, depth, exclude)
+            )
+            ranked = reciprocal_rank_fusion(
+                {"lexical": lexical_list, "dense": dense_list}, k=self.settings.rrf_k
+            )[:k]
         hits = []
-        for position, score in ranked[:k]:
-            scores = {"lexical": lexical_scores.get(position, 0.0)}
-            if all_dense is not None:
-                scores["dense"] = float(all_dense[position])
-            elif position in dense_scores:
-                scores["dense"] = dense_scores[position]
+        for position, score in ranked:
+            scores: dict[str, float] = {}
+            if lexical is not None:
+                scores["lexical"] = float(lexical[position])
+            if dense is not None:
+                scores["dense"] = float(dense[position])
+            elif query_vector is not None and self.dense is not None:
+                scores["dense"] = self.dense.similarity(query_vector, position)
             hits.append(Hit(position, score, scores))
         return hits
+
+    def _ann(
+        self, vector: Matrix | None, k: int, exclude: frozenset[int]
+    ) -> list[tuple[int, float]]:
+        assert self.dense is not None and vector is not None
+        found = self.dense.search(vector, k + len(exclude))
+        return [pair for pair in found if pair[0] not in exclude][:k]
+
+
+def _best(
+    scores: npt.NDArray[np.float32],
+    k: int,
+    exclude: frozenset[int] = frozenset(),
+    *,
+    positive_only: bool = False,
+) -> list[tuple[int, float]]:
+    """The ``k`` highest (position, score) pairs, best first, leaving out ``exclude``."""
+    if scores.size == 0 or k <= 0:
+        return []
+    if exclude:
+        scores = scores.copy()
+        scores[list(exclude)] = -np.inf
+    k = min(k, scores.size)
+    candidates = np.argpartition(-scores, k - 1)[:k]
+    ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
+    floor = 0.0 if positive_only else -np.inf
+    return [(int(i), float(scores[i])) for i in ordered if scores[i] > floor]
 
 
 class Retriever:
