@@ -37,7 +37,7 @@ def test_upload_list_ask_delete(client: TestClient) -> None:
     listing = client.get("/v1/documents").json()
     assert listing["total"] == 1 and listing["items"][0]["title"] == "Code PUK"
 
-    answer = client.post("/v1/ask", json={"question": "Comment trouver mon code PUK ?"}).json()
+    answer = client.post("/v1/ask", json={"question": "Code PUK : quelles étapes ?"}).json()
     assert answer["citations"][0]["document_id"] == document_id
     assert answer["citations"][0]["link"].startswith(f"/documents/{document_id}#")
     assert "2. Lisez le code PUK." in answer["answer"]

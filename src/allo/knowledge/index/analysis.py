@@ -23,7 +23,9 @@ _STOPWORD_TEXT = """
     chez donc alors ni car the an and or of to in on for is are was were be been it its
     this that these those with as at by from my your our their his her i you we they me do
     does did can how what which who when where why not no comment quel quelle quels quelles
-    quoi
+    quoi veux voudrais souhaite souhaiterais aimerais besoin peux pouvez puis depuis bonjour
+    merci svp stp suis etes encore toujours vraiment deja aussi hello please want would like
+    need help hi thanks veut dire faut ca cela ceci est-ce
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 

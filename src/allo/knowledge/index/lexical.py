@@ -28,6 +28,8 @@ class LexicalIndex:
         self.b = b
         self._model: bm25s.BM25 | None = None
         self._vocabulary: dict[str, int] = {}
+        self._term_sets: list[frozenset[int]] = []
+        self._idf: npt.NDArray[np.float64] = np.zeros(0)
         self.size = 0
 
     def build(self, texts: Sequence[str]) -> None:
@@ -41,6 +43,12 @@ class LexicalIndex:
                     for token in self.analyzer.tokens(text)
                 ]
             )
+        self._term_sets = [frozenset(ids) for ids in corpus_ids]
+        document_frequency = np.zeros(len(vocabulary) + 1)
+        for terms in self._term_sets:
+            document_frequency[list(terms)] += 1
+        count = len(texts)
+        self._idf = np.log1p((count - document_frequency + 0.5) / (document_frequency + 0.5))
         model = bm25s.BM25(k1=self.k1, b=self.b)
         if texts:
             model.index(
@@ -62,6 +70,30 @@ class LexicalIndex:
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(ids), dtype=np.float32)
+
+    def coverage(self, query: str, position: int) -> float:
+        """Share of the query's information found in text ``position``, in [0, 1].
+
+        Each distinct query term weighs its inverse document frequency; a term the
+        collection has never seen weighs as much as the rarest one (a question about
+        "voiture" in a telecom knowledge base is mostly unanswered). Unlike BM25 scores,
+        this does not grow with the size of the collection, so it serves to calibrate
+        abstention.
+        """
+        terms = set(self.analyzer.tokens(query))
+        if not terms or position >= self.size:
+            return 0.0
+        unseen = float(np.log1p((self.size - 0.5) / 1.5))
+        total = 0.0
+        found = 0.0
+        present = self._term_sets[position]
+        for term in terms:
+            index = self._vocabulary.get(term)
+            weight = unseen if index is None else float(self._idf[index])
+            total += weight
+            if index is not None and index in present:
+                found += weight
+        return found / total if total else 0.0
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (number, score) pairs with a positive score, best first."""

@@ -122,13 +122,20 @@ class SearchIndex:
             ranked = reciprocal_rank_fusion(
                 {"lexical": lexical_list, "dense": dense_list}, k=self.settings.rrf_k
             )[:k]
+        if lexical is None:
+            lexical = self.lexical.scores(query)
+        lexical_stats = _spread(lexical)
+        dense_stats = _spread(dense) if dense is not None else None
         hits = []
         for position, score in ranked:
-            scores: dict[str, float] = {}
-            if lexical is not None:
-                scores["lexical"] = float(lexical[position])
-            if dense is not None:
+            scores = {
+                "lexical": float(lexical[position]),
+                "lexical_z": _z(float(lexical[position]), lexical_stats),
+                "coverage": self.lexical.coverage(query, position),
+            }
+            if dense is not None and dense_stats is not None:
                 scores["dense"] = float(dense[position])
+                scores["dense_z"] = _z(scores["dense"], dense_stats)
             elif query_vector is not None and self.dense is not None:
                 scores["dense"] = self.dense.similarity(query_vector, position)
             hits.append(Hit(position, score, scores))
@@ -140,6 +147,18 @@ class SearchIndex:
         assert self.dense is not None and vector is not None
         found = self.dense.search(vector, k + len(exclude))
         return [pair for pair in found if pair[0] not in exclude][:k]
+
+
+def _spread(scores: npt.NDArray[np.float32]) -> tuple[float, float]:
+    """Mean and standard deviation of a score vector (for z-scores of single hits)."""
+    if scores.size == 0:
+        return 0.0, 0.0
+    return float(scores.mean()), float(scores.std())
+
+
+def _z(value: float, stats: tuple[float, float]) -> float:
+    mean, spread = stats
+    return 0.0 if spread == 0.0 else (value - mean) / spread
 
 
 def _best(
