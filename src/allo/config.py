@@ -54,7 +54,7 @@ class RetrievalSettings(BaseModel):
     )
     rrf_k: int = Field(default=60, ge=1)
     ann_threshold: int = Field(
-        default=200_000,
+        default=100_000,
         ge=1,
         description="Above this many chunks, dense search uses an HNSW index instead of exact.",
     )

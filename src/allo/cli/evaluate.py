@@ -86,5 +86,6 @@ def abstention(
     with handle_errors():
         index = _index(corpus, [mode])
         items = load_questions(questions)[:limit]
-        thresholds = [round(0.05 * step, 2) for step in range(0, 20)]
+        configured = settings().answer.abstain_below
+        thresholds = sorted({round(0.05 * step, 2) for step in range(0, 20)} | {configured})
         print(json.dumps(abstention_curve(index, items, mode, thresholds)))

@@ -16,7 +16,7 @@ from allo.knowledge.answer import ExtractiveAnswerer
 from allo.knowledge.index.embedding import Embedder, make_embedder
 from allo.knowledge.index.retriever import Retriever, SnapshotLoader
 from allo.knowledge.ingest.loader import Ingestor, IngestReport
-from allo.language import detect_language
+from allo.language import LanguageDetector
 from allo.messages import message
 from allo.storage import SqlStore, open_store
 
@@ -31,7 +31,13 @@ class KnowledgeBase:
         self.settings = settings
         self.store: SqlStore = open_store(settings.resolved_database_url)
         self.embedder: Embedder | None = make_embedder(settings.embedder, settings.cache_dir)
-        self.ingestor = Ingestor(self.store, self.embedder, max_file_bytes=settings.max_file_bytes)
+        self.languages = LanguageDetector(settings.cache_dir)
+        self.ingestor = Ingestor(
+            self.store,
+            self.embedder,
+            max_file_bytes=settings.max_file_bytes,
+            languages=self.languages,
+        )
         self.retriever = Retriever(
             SnapshotLoader(self.store, self.embedder), self.embedder, settings.retrieval
         )
@@ -42,7 +48,8 @@ class KnowledgeBase:
         )
 
     def warm_up(self) -> None:
-        """Load the embedding model and build the indexes."""
+        """Load the models and build the indexes."""
+        self.languages.warm_up()
         self.retriever.warm_up()
 
     def close(self) -> None:
@@ -93,7 +100,7 @@ class KnowledgeBase:
                 f"question too long ({len(question)} characters, at most {MAX_QUESTION_CHARS}); "
                 "ask something shorter"
             )
-        lang = lang or detect_language(question)
+        lang = lang or self.languages.detect(question)
         mode = mode or self.retriever.default_mode()
         passages = self.retriever.search(question, mode, k=max(10, self.settings.retrieval.top_k))
         return self.answerer.answer(question, lang, passages, mode.value)

@@ -24,7 +24,7 @@ from allo.knowledge.index.embedding import Embedder, Matrix, content_key
 from allo.knowledge.index.retriever import index_text
 from allo.knowledge.ingest.chunking import ChunkingPolicy, chunk_document
 from allo.knowledge.ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes
-from allo.language import detect_language
+from allo.language import LanguageDetector
 from allo.storage.base import KnowledgeStore
 
 Progress = Callable[[str], None]
@@ -117,12 +117,14 @@ class Ingestor:
         max_file_bytes: int,
         policy: ChunkingPolicy | None = None,
         batch_chunks: int = 64,
+        languages: LanguageDetector | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.max_file_bytes = max_file_bytes
         self.policy = policy or ChunkingPolicy()
         self.batch_chunks = batch_chunks
+        self.languages = languages or LanguageDetector()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ class Ingestor:
             id=document_id,
             source=source,
             title=parsed.title,
-            lang=parsed.lang or detect_language(f"{parsed.title}\n{parsed.text}"),
+            lang=parsed.lang or self.languages.detect(f"{parsed.title}\n{parsed.text}"),
             content_hash=digest,
             updated_at=datetime.now(UTC),
             tags=parsed.tags,
