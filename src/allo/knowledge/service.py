@@ -6,7 +6,7 @@ nothing heavy happens until ``warm_up()`` or the first question.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from allo.config import RetrievalMode, Settings
@@ -59,10 +59,18 @@ class KnowledgeBase:
     # -- documents -------------------------------------------------------------------
 
     def ingest(
-        self, paths: Sequence[Path], *, prune: bool = False, force: bool = False, **progress: object
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        force: bool = False,
+        on_file: Callable[[str], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> IngestReport:
         """Ingest files and folders (see ``Ingestor.ingest_paths``)."""
-        return self.ingestor.ingest_paths(paths, prune=prune, force=force, **progress)  # type: ignore[arg-type]
+        return self.ingestor.ingest_paths(
+            paths, prune=prune, force=force, on_file=on_file, on_start=on_start
+        )
 
     def load_demo(self) -> IngestReport:
         """Ingest the bundled demo knowledge base (fictional operator, French and English)."""
