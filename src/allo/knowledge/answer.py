@@ -174,12 +174,9 @@ class ExtractiveAnswerer:
             else:
                 continue
             break
-        heading = passage.chunk.heading_path[-1] if passage.chunk.heading_path else ""
-        intro = (
-            f"{message('steps_intro', lang)} ({heading}) [1] :"
-            if heading
-            else (f"{message('steps_intro', lang)} [1] :")
-        )
+        where = " › ".join(passage.chunk.heading_path) or passage.document.title
+        colon = " :" if lang == "fr" else ":"  # French typography puts a space before it
+        intro = f"{message('steps_intro', lang)} — {where} [1]{colon}"
         return intro + "\n" + "\n".join(lines)
 
     def _sentences_answer(self, question: str, chosen: list[Passage]) -> str:
