@@ -11,7 +11,10 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
 - ``stream_alarms_per_second`` and ``stream_p99_ms``: alarms posted one per request to
   ``POST /v1/alarms`` of a real server (uvicorn, in its own process, on loopback) by
   ``--clients`` keep-alive connections; the latency is from sending the alarm to the
-  response, which comes once the alarm is persisted and its incident updated.
+  response, which comes once the alarm is persisted and its incident updated. With
+  ``--stream-batch N`` the same alarms are streamed again, N per request (a list), to a
+  fresh server: ``stream_batchN_alarms_per_second`` and ``stream_batchN_p99_ms`` (latency
+  of a request, so of its first alarm).
 - ``peer_alertmanager_aps``: Debian's ``prometheus-alertmanager`` started on loopback
   (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
   500; ``null`` with the reason when it is not installed.
@@ -153,7 +156,12 @@ uvicorn.run(create_app(settings, noc_engine=engine), host="127.0.0.1", port={por
 
 
 def stream(
-    alarms: list[Alarm], clients: int, folder: Path, graph_path: Path, topology_path: Path | None
+    alarms: list[Alarm],
+    clients: int,
+    folder: Path,
+    graph_path: Path,
+    topology_path: Path | None,
+    per_request: int = 1,
 ) -> dict[str, object]:
     port = free_port()
     code = SERVER.format(
@@ -170,18 +178,23 @@ def stream(
             wait_for(port, "/v1/noc/status")
         except RuntimeError as exc:
             raise RuntimeError((folder / "server.log").read_text()[-2000:]) from exc
-        bodies = [
-            json.dumps(
-                {
-                    "id": a.id,
-                    "device": a.device,
-                    "alarm_type": a.alarm_type,
-                    "raised_at": a.raised_at,
-                    "cleared_at": a.cleared_at,
-                }
-            ).encode()
+        items = [
+            {
+                "id": a.id,
+                "device": a.device,
+                "alarm_type": a.alarm_type,
+                "raised_at": a.raised_at,
+                "cleared_at": a.cleared_at,
+            }
             for a in alarms
         ]
+        if per_request == 1:  # one alarm object per request, as before
+            bodies = [json.dumps(item).encode() for item in items]
+        else:  # a small list per request (``POST /v1/alarms`` takes lists)
+            bodies = [
+                json.dumps(items[i : i + per_request]).encode()
+                for i in range(0, len(items), per_request)
+            ]
         latencies: list[list[float]] = [[] for _ in range(clients)]
         errors: list[str] = []
 
@@ -214,14 +227,16 @@ def stream(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    prefix = "stream" if per_request == 1 else f"stream_batch{per_request}"
     return {
-        "stream_alarms": len(bodies),
-        "stream_clients": clients,
-        "stream_alarms_per_second": round(len(bodies) / seconds, 1),
-        "stream_p50_ms": round(statistics.median(flat) * 1000, 2),
-        "stream_p99_ms": round(p99 * 1000, 2),
-        "stream_errors": len(errors),
-        "stream_stored_alarms": status["counts"]["alarms"],
+        f"{prefix}_alarms": len(items),
+        f"{prefix}_requests": len(bodies),
+        f"{prefix}_clients": clients,
+        f"{prefix}_alarms_per_second": round(len(items) / seconds, 1),
+        f"{prefix}_p50_ms": round(statistics.median(flat) * 1000, 2),
+        f"{prefix}_p99_ms": round(p99 * 1000, 2),
+        f"{prefix}_errors": len(errors),
+        f"{prefix}_stored_alarms": status["counts"]["alarms"],
     }
 
 
@@ -305,6 +320,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--stream-alarms", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--stream-batch",
+        type=int,
+        default=0,
+        help="also stream N alarms per request (stream_batchN_* figures); 0: only one per request",
+    )
     parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
@@ -342,6 +363,17 @@ def main() -> None:
                 topology_path if topology else None,
             )
         )
+        if args.stream_batch > 1:
+            figures.update(
+                stream(
+                    alarms[: args.stream_alarms],
+                    args.clients,
+                    folder,
+                    graph_path,
+                    topology_path if topology else None,
+                    per_request=args.stream_batch,
+                )
+            )
         figures.update(alertmanager(alarms, folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

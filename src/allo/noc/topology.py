@@ -70,7 +70,9 @@ class Topology:
             distance = found[current]
             if distance == radius:
                 continue
-            for neighbour in self._adjacent.get(current, ()):
+            # sorted: the order of the ball is the order stages meet devices in, and set
+            # order would change with Python's hash seed from one process to the next
+            for neighbour in sorted(self._adjacent.get(current, ())):
                 if neighbour not in found:
                     found[neighbour] = distance + 1
                     queue.append(neighbour)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 from allo.noc.causal import CausalGraph
 from allo.noc.pipeline import Flow, PipelineConfig
@@ -62,22 +63,51 @@ class CausalCorrelation:
         self._tracked = {cause for parents in self._parents.values() for cause in parents}
         if self._background:
             self._tracked |= set(self._self)
-        self._recent: dict[tuple[str, str], deque[Flow]] = {}
+        # the most hops any kernel reaches, and for each effect type its own kernel and its
+        # parents' kernels in the order the graph lists them (the order of the sums below)
+        self._model_hops = max((len(a) for a in self._alphas.values()), default=1)
+        self._plans: dict[str, tuple[tuple[float, ...], tuple[tuple[str, tuple[float, ...]], ...]]]
+        self._plans = {
+            kind: (
+                self._self.get(kind, ()),
+                tuple((cause, self._alphas.get((cause, kind), ())) for cause in parents),
+            )
+            for kind, parents in self._parents.items()
+        }
+        self._order = {
+            kind: {cause: i for i, (cause, _) in enumerate(plan)}
+            for kind, (_, plan) in self._plans.items()
+        }
+        # recent alarms of tracked types, by device then type: (raise time, flow), oldest first
+        self._recent: dict[str, dict[str, deque[tuple[float, Flow]]]] = {}
         self._newest = float("-inf")
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         if not self._parents:
             return batch
+        tracked = self._tracked
+        recent = self._recent
+        newest = self._newest
         for flow in batch:
-            if flow.alarm.alarm_type in self._tracked:
-                self._recent.setdefault(flow.key, deque()).append(flow)
-                self._newest = max(self._newest, flow.alarm.raised_at)
+            alarm = flow.alarm
+            if alarm.alarm_type in tracked:
+                moment = alarm.raised_at
+                by_type = recent.get(alarm.device)
+                if by_type is None:
+                    by_type = recent[alarm.device] = {}
+                queue = by_type.get(alarm.alarm_type)
+                if queue is None:
+                    queue = by_type[alarm.alarm_type] = deque()
+                queue.append((moment, flow))
+                newest = max(newest, moment)
+        self._newest = newest
+        parents_of = self._parents
         for flow in batch:
-            parents = self._parents.get(flow.alarm.alarm_type)
+            parents = parents_of.get(flow.alarm.alarm_type)
             if not parents:
                 continue
             if self._background:
-                self._posterior(flow, parents)
+                self._posterior(flow)
             else:
                 self._strongest(flow, parents)
         self._prune()
@@ -93,9 +123,11 @@ class CausalCorrelation:
         earliest = moment - self.config.cause_seconds
         best: tuple[float, float] | None = None
         for device, hops in self._near(flow.alarm.device, self.config.cause_hops).items():
+            by_type = self._recent.get(device)
+            if by_type is None:
+                continue
             for cause_type, strength in parents.items():
-                for candidate in reversed(self._recent.get((device, cause_type), ())):
-                    raised = candidate.alarm.raised_at
+                for raised, candidate in reversed(by_type.get(cause_type, ())):
                     if raised > moment:
                         continue
                     if raised < earliest:
@@ -106,23 +138,42 @@ class CausalCorrelation:
                         flow.cause, flow.cause_hops, flow.cause_strength = candidate, hops, strength
                     break
 
-    def _posterior(self, flow: Flow, parents: dict[str, float]) -> None:
+    def _posterior(self, flow: Flow) -> None:
+        """Intensity of ``flow``'s type at its raise time, split into background, repeats and
+        candidate causes; sums run in a fixed order (devices of the ball, then the graph's
+        parents), so that the result does not depend on how the alarms are indexed."""
         alarm = flow.alarm
         kind = alarm.alarm_type
-        own = self._self.get(kind, ())
+        own, plan = self._plans[kind]
         total = self._background.get(kind, 0.0)
         caused = 0.0
         best: tuple[float, Flow, int] | None = None
-        model_hops = max((len(a) for a in self._alphas.values()), default=1)
-        for device, hops in self._near(alarm.device, model_hops - 1).items():
-            total += self._excitation(flow, (device, kind), own, hops)[0]
-            for cause_type in parents:
-                alphas = self._alphas.get((cause_type, kind), ())
-                part, near, top, top_weight = self._excitation(
-                    flow, (device, cause_type), alphas, hops
-                )
+        cause_hops = self.config.cause_hops
+        recent = self._recent
+        scan = self._scan
+        for device, hops in self._near(alarm.device, self._model_hops - 1).items():
+            by_type = recent.get(device)
+            if by_type is None:  # nothing recent there: every part below would be 0
+                continue
+            if hops < len(own) and own[hops] > 0:
+                queue = by_type.get(kind)
+                if queue:
+                    total += scan(flow, queue, own[hops])[0]
+            if len(by_type) < len(plan):  # few types there: visit them in the plan's order
+                order = self._order[kind]
+                steps = sorted(order[t] for t in by_type if t in order)
+                present: Sequence[tuple[str, tuple[float, ...]]] = [plan[i] for i in steps]
+            else:
+                present = plan
+            for cause_type, alphas in present:
+                if hops >= len(alphas) or alphas[hops] <= 0:
+                    continue
+                queue = by_type.get(cause_type)
+                if not queue:
+                    continue
+                part, near, top, top_weight = scan(flow, queue, alphas[hops])
                 total += part
-                if top is None or hops > self.config.cause_hops:
+                if top is None or hops > cause_hops:
                     continue
                 caused += near
                 if best is None or top_weight > best[0]:
@@ -131,25 +182,28 @@ class CausalCorrelation:
             return
         flow.cause, flow.cause_hops, flow.cause_strength = best[1], best[2], caused / total
 
-    def _excitation(
-        self, flow: Flow, key: tuple[str, str], alphas: tuple[float, ...], hops: int
+    def _scan(
+        self, flow: Flow, queue: deque[tuple[float, Flow]], alpha: float
     ) -> tuple[float, float, Flow | None, float]:
-        """Excitation of ``flow`` by the recent alarms of ``key``: in all, within the cause
-        window, and the heaviest alarm there with its weight."""
-        if hops >= len(alphas) or alphas[hops] <= 0:
-            return 0.0, 0.0, None, 0.0
+        """Excitation of ``flow`` by the recent alarms of ``queue`` (kernel height
+        ``alpha``): in all, within the cause window, and the heaviest alarm there with
+        its weight."""
         moment = flow.alarm.raised_at
+        window = self._window
+        decay = self._decay
+        cause_seconds = self.config.cause_seconds
+        same_second = self._same_second
+        exp = math.exp
         part, near, top, top_weight = 0.0, 0.0, None, 0.0
-        for candidate in reversed(self._recent.get(key, ())):
-            raised = candidate.alarm.raised_at
-            if candidate is flow or raised > moment or (raised == moment and not self._same_second):
+        for raised, candidate in reversed(queue):
+            if candidate is flow or raised > moment or (raised == moment and not same_second):
                 continue
             age = moment - raised
-            if age > self._window:
+            if age > window:
                 break
-            weight = alphas[hops] * math.exp(-age / self._decay)
+            weight = alpha * exp(-age / decay)
             part += weight
-            if age <= self.config.cause_seconds:
+            if age <= cause_seconds:
                 near += weight
                 if weight > top_weight:
                     top, top_weight = candidate, weight
@@ -157,11 +211,13 @@ class CausalCorrelation:
 
     def _prune(self) -> None:
         oldest = self._newest - self._window - self.config.late_seconds
-        empty = []
-        for key, recent in self._recent.items():
-            while recent and recent[0].alarm.raised_at < oldest:
-                recent.popleft()
-            if not recent:
-                empty.append(key)
-        for key in empty:
-            del self._recent[key]
+        for device in list(self._recent):
+            by_type = self._recent[device]
+            for kind in list(by_type):
+                queue = by_type[kind]
+                while queue and queue[0][0] < oldest:
+                    queue.popleft()
+                if not queue:
+                    del by_type[kind]
+            if not by_type:
+                del self._recent[device]
