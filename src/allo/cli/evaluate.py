@@ -12,10 +12,12 @@ from rich.progress import Progress
 
 from allo.cli import noc
 from allo.cli.common import console, handle_errors, settings
+from allo.cli.intents import intents
 from allo.config import RetrievalMode
 
 app = typer.Typer(help="Measure Allo on evaluation data.", no_args_is_help=True)
 app.command("causal")(noc.causal)
+app.command("intents")(intents)
 
 Corpus = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="{id,title,text} lines.")]
 Questions = Annotated[

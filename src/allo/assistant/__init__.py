@@ -1,0 +1,1 @@
+"""Customer assistant: understanding (``nlu``), guided tutorials, dialogue policy, handoff."""
