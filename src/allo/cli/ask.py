@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from allo.cli.common import console, knowledge_base
+from allo.cli.common import console, errors, knowledge_base
 from allo.config import RetrievalMode
 from allo.domain import Answer
 from allo.messages import message
@@ -46,6 +46,11 @@ def ask(
     """Answer a question from the documents only, citing them, or say it does not know."""
     with knowledge_base() as kb:
         answer = kb.ask(question, mode)
+        if kb.store.count_documents() == 0:
+            errors.print(
+                "the knowledge base is empty: load documents with `allo ingest PATH` "
+                "(or `allo demo` for the demo base)"
+            )
     if as_json:
         console.print_json(json.dumps(answer_json(answer), ensure_ascii=False))
         return

