@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from allo.knowledge.index.lexical import top_k
+from allo.knowledge.index.ranking import top_k
 
 Matrix = npt.NDArray[np.float32]
 
@@ -71,6 +71,4 @@ class DenseIndex:
                 (int(key), float(1.0 - distance))
                 for key, distance in zip(matches.keys, matches.distances, strict=True)
             ]
-        scores = self.scores(query)
-        # cosine can be negative: shift so that top_k's "positive only" rule keeps them.
-        return [(index, score - 1.0) for index, score in top_k(scores + 1.0, k)]
+        return top_k(self.scores(query), k)

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from allo.knowledge.index.analysis import FrenchAnalyzer
+from allo.knowledge.index.ranking import top_k
 
 Scores = npt.NDArray[np.float32]
 
@@ -98,14 +99,4 @@ class LexicalIndex:
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (number, score) pairs with a positive score, best first."""
         scores = self.scores(query)
-        return top_k(scores, k)
-
-
-def top_k(scores: Scores, k: int) -> list[tuple[int, float]]:
-    """Indices and values of the ``k`` largest positive scores, best first."""
-    if scores.size == 0 or k <= 0:
-        return []
-    k = min(k, scores.size)
-    candidates = np.argpartition(-scores, k - 1)[:k]
-    ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
-    return [(int(i), float(scores[i])) for i in ordered if scores[i] > 0]
+        return top_k(scores, k, positive_only=True)

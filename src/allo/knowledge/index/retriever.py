@@ -21,6 +21,7 @@ from allo.knowledge.index.dense import DenseIndex
 from allo.knowledge.index.embedding import Embedder, Matrix
 from allo.knowledge.index.fusion import reciprocal_rank_fusion, zscore_fusion
 from allo.knowledge.index.lexical import LexicalIndex
+from allo.knowledge.index.ranking import top_k
 from allo.storage.base import KnowledgeStore
 
 
@@ -96,10 +97,10 @@ class SearchIndex:
 
         if mode is RetrievalMode.LEXICAL:
             assert lexical is not None
-            ranked = _best(lexical, k, exclude, positive_only=True)
+            ranked = top_k(lexical, k, exclude, positive_only=True)
         elif mode is RetrievalMode.DENSE:
             ranked = (
-                _best(dense, k, exclude)
+                top_k(dense, k, exclude)
                 if dense is not None
                 else self._ann(query_vector, k, exclude)
             )
@@ -109,13 +110,13 @@ class SearchIndex:
             fused = zscore_fusion(
                 {"lexical": lexical, "dense": dense}, {"lexical": weight, "dense": 1.0 - weight}
             )
-            ranked = _best(fused, k, exclude)
+            ranked = top_k(fused, k, exclude)
         else:
             assert lexical is not None
             depth = max(k, self.settings.candidates)
-            lexical_list = _best(lexical, depth, exclude, positive_only=True)
+            lexical_list = top_k(lexical, depth, exclude, positive_only=True)
             dense_list = (
-                _best(dense, depth, exclude)
+                top_k(dense, depth, exclude)
                 if dense is not None
                 else self._ann(query_vector, depth, exclude)
             )
@@ -159,26 +160,6 @@ def _spread(scores: npt.NDArray[np.float32]) -> tuple[float, float]:
 def _z(value: float, stats: tuple[float, float]) -> float:
     mean, spread = stats
     return 0.0 if spread == 0.0 else (value - mean) / spread
-
-
-def _best(
-    scores: npt.NDArray[np.float32],
-    k: int,
-    exclude: frozenset[int] = frozenset(),
-    *,
-    positive_only: bool = False,
-) -> list[tuple[int, float]]:
-    """The ``k`` highest (position, score) pairs, best first, leaving out ``exclude``."""
-    if scores.size == 0 or k <= 0:
-        return []
-    if exclude:
-        scores = scores.copy()
-        scores[list(exclude)] = -np.inf
-    k = min(k, scores.size)
-    candidates = np.argpartition(-scores, k - 1)[:k]
-    ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
-    floor = 0.0 if positive_only else -np.inf
-    return [(int(i), float(scores[i])) for i in ordered if scores[i] > floor]
 
 
 class Retriever:
