@@ -1,0 +1,304 @@
+"""Where conversations live: SQL tables of migration ``0003_conversations``.
+
+:class:`ConversationStore` shares the knowledge store's database URL (SQLite by default,
+PostgreSQL too), like the NOC store. A conversation row holds its status, the dialogue
+state (JSON) and the handoff summary; turns are numbered per conversation. Every change
+is one transaction guarded by a version number (optimistic locking), and a customer
+message id is unique per conversation, so a replayed message is never processed twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from allo.errors import InvalidInputError
+from allo.storage.sql import SqlStore
+
+Status = Literal["bot", "waiting_advisor", "with_advisor", "closed"]
+Role = Literal["customer", "assistant", "advisor"]
+STATUSES: tuple[Status, ...] = ("bot", "waiting_advisor", "with_advisor", "closed")
+
+metadata = MetaData()
+conversations = Table(
+    "assistant_conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_hash", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("summary", Text),
+    Column("advisor", String(128)),
+    Column("language", String(8), nullable=False),
+    Column("turn_count", Integer, nullable=False),
+    Column("client_seq", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("handoff_at", Float),
+)
+turns = Table(
+    "assistant_turns",
+    metadata,
+    Column("conversation_id", String(64), ForeignKey(conversations.c.id), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("message_id", String(64)),
+    Column("reply_to", Integer),
+)
+
+
+class ConversationConflict(InvalidInputError):  # noqa: N818 - an HTTP 409 in the API
+    """The request does not fit the conversation's current state (order, status, race)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    seq: int
+    role: Role
+    text: str
+    created_at: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation row (without its turns)."""
+
+    id: str
+    customer_hash: str
+    status: Status
+    state: dict[str, Any]
+    summary: dict[str, Any] | None
+    advisor: str | None
+    language: str
+    turn_count: int
+    client_seq: int
+    version: int
+    created_at: float
+    updated_at: float
+    handoff_at: float | None
+
+
+@dataclass
+class Change:
+    """What one step writes: new field values and new turns (numbered by the store)."""
+
+    status: Status | None = None
+    state: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    advisor: str | None = None
+    language: str | None = None
+    client_seq: int | None = None
+    handoff_at: float | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+
+def _conversation(row: Row[Any]) -> Conversation:
+    return Conversation(
+        id=row.id,
+        customer_hash=row.customer_hash,
+        status=row.status,
+        state=json.loads(row.state or "{}"),
+        summary=None if row.summary is None else json.loads(row.summary),
+        advisor=row.advisor,
+        language=row.language,
+        turn_count=row.turn_count,
+        client_seq=row.client_seq,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        handoff_at=row.handoff_at,
+    )
+
+
+def _turn(row: Row[Any]) -> Turn:
+    return Turn(
+        seq=row.seq,
+        role=row.role,
+        text=row.text,
+        created_at=row.created_at,
+        payload=json.loads(row.payload or "{}"),
+        message_id=row.message_id,
+        reply_to=row.reply_to,
+    )
+
+
+class ConversationStore:
+    """Conversations and their turns over SQLAlchemy Core."""
+
+    def __init__(self, url: str) -> None:
+        self._sql = SqlStore(url)
+
+    @property
+    def url(self) -> str:
+        return self._sql.url
+
+    def migrate(self) -> None:
+        self._sql.migrate()
+
+    def close(self) -> None:
+        self._sql.close()
+
+    def create(self, conversation_id: str, customer_hash: str, now: float) -> Conversation:
+        row = {
+            "id": conversation_id,
+            "customer_hash": customer_hash,
+            "status": "bot",
+            "state": "{}",
+            "summary": None,
+            "advisor": None,
+            "language": "fr",
+            "turn_count": 0,
+            "client_seq": 0,
+            "version": 0,
+            "created_at": now,
+            "updated_at": now,
+            "handoff_at": None,
+        }
+        with self._sql.engine.begin() as connection:
+            connection.execute(insert(conversations).values(row))
+        found = self.get(conversation_id)
+        assert found is not None
+        return found
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        with self._sql.engine.connect() as connection:
+            row = connection.execute(
+                select(conversations).where(conversations.c.id == conversation_id)
+            ).first()
+        return None if row is None else _conversation(row)
+
+    def turns(self, conversation_id: str, after: int = 0) -> list[Turn]:
+        with self._sql.engine.connect() as connection:
+            rows = connection.execute(
+                select(turns)
+                .where((turns.c.conversation_id == conversation_id) & (turns.c.seq > after))
+                .order_by(turns.c.seq)
+            ).all()
+        return [_turn(row) for row in rows]
+
+    def by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
+        with self._sql.engine.connect() as connection:
+            row = connection.execute(
+                select(turns).where(
+                    (turns.c.conversation_id == conversation_id)
+                    & (turns.c.message_id == message_id)
+                )
+            ).first()
+        return None if row is None else _turn(row)
+
+    def replies_to(self, conversation_id: str, seq: int) -> list[Turn]:
+        with self._sql.engine.connect() as connection:
+            rows = connection.execute(
+                select(turns)
+                .where((turns.c.conversation_id == conversation_id) & (turns.c.reply_to == seq))
+                .order_by(turns.c.seq)
+            ).all()
+        return [_turn(row) for row in rows]
+
+    def with_status(self, statuses: Sequence[Status], limit: int = 100) -> list[Conversation]:
+        """Conversations in these statuses, the longest waiting first."""
+        with self._sql.engine.connect() as connection:
+            rows = connection.execute(
+                select(conversations)
+                .where(conversations.c.status.in_(list(statuses)))
+                .order_by(conversations.c.handoff_at, conversations.c.id)
+                .limit(limit)
+            ).all()
+        return [_conversation(row) for row in rows]
+
+    def apply(self, current: Conversation, change: Change, now: float) -> list[Turn]:
+        """Write ``change`` if nobody changed the conversation since ``current`` was read.
+
+        Returns the new turns with their numbers; a concurrent change or a message id
+        already stored is a :class:`ConversationConflict`.
+        """
+        values: dict[str, Any] = {
+            "version": current.version + 1,
+            "updated_at": now,
+            "turn_count": current.turn_count + len(change.turns),
+        }
+        if change.status is not None:
+            values["status"] = change.status
+        if change.state is not None:
+            values["state"] = json.dumps(change.state, ensure_ascii=False)
+        if change.summary is not None:
+            values["summary"] = json.dumps(change.summary, ensure_ascii=False)
+        for name in ("advisor", "language", "client_seq", "handoff_at"):
+            if getattr(change, name) is not None:
+                values[name] = getattr(change, name)
+        written: list[Turn] = []
+        seq = current.turn_count
+        customer_seq: int | None = None
+        for turn in change.turns:
+            seq += 1
+            reply_to = turn.reply_to
+            if turn.role == "customer":
+                customer_seq = seq
+            elif reply_to is None and customer_seq is not None:
+                reply_to = customer_seq
+            written.append(
+                Turn(seq, turn.role, turn.text, now, turn.payload, turn.message_id, reply_to)
+            )
+        try:
+            with self._sql.engine.begin() as connection:
+                result = connection.execute(
+                    update(conversations)
+                    .where(
+                        (conversations.c.id == current.id)
+                        & (conversations.c.version == current.version)
+                    )
+                    .values(values)
+                )
+                if result.rowcount != 1:
+                    raise ConversationConflict(
+                        f"conversation {current.id} changed meanwhile; send the message again"
+                    )
+                if written:
+                    connection.execute(
+                        insert(turns),
+                        [
+                            {
+                                "conversation_id": current.id,
+                                "seq": t.seq,
+                                "role": t.role,
+                                "text": t.text,
+                                "payload": json.dumps(t.payload, ensure_ascii=False),
+                                "created_at": t.created_at,
+                                "message_id": t.message_id,
+                                "reply_to": t.reply_to,
+                            }
+                            for t in written
+                        ],
+                    )
+        except IntegrityError as error:
+            raise ConversationConflict(
+                f"conversation {current.id}: message already stored; send the message again"
+            ) from error
+        return written

@@ -1,0 +1,151 @@
+"""The REST API of conversations and of the advisor queue (FastAPI TestClient)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from allo.assistant.session import Assistant
+from allo.config import Settings
+from allo.knowledge.service import KnowledgeBase
+from allo.web.app import create_app
+
+ADVISOR = {"X-Advisor-Token": "s3cret", "X-Advisor-Name": "Anne"}
+
+
+@pytest.fixture
+def client(
+    settings: Settings,
+    demo_kb: KnowledgeBase,
+    assistant: Assistant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("ALLO_ADVISOR_TOKEN", "s3cret")
+    app = create_app(settings, knowledge=demo_kb)
+    app.state.assistant = assistant
+    yield TestClient(app)  # no lifespan: the shared demo KB stays open
+
+
+def open_one(client: TestClient) -> tuple[str, dict[str, str]]:
+    response = client.post("/v1/conversations")
+    assert response.status_code == 201
+    body = response.json()
+    return body["conversation_id"], {"X-Customer-Token": body["customer_token"]}
+
+
+def test_customer_to_advisor_round_trip(client: TestClient) -> None:
+    cid, customer = open_one(client)
+    url = f"/v1/conversations/{cid}/messages"
+    first = client.post(
+        url,
+        json={"message_id": "m1", "seq": 1, "text": "Je veux installer ma nouvelle Livebox 6"},
+        headers=customer,
+    )
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["action"] == "tutorial_start"
+    kinds = [t["payload"].get("kind") for t in body["turns"] if t["role"] == "assistant"]
+    assert "buttons" in kinds
+    replay = client.post(
+        url,
+        json={"message_id": "m1", "seq": 1, "text": "Je veux installer ma nouvelle Livebox 6"},
+        headers=customer,
+    )
+    assert replay.json()["replayed"] is True
+    handoff = client.post(
+        url,
+        json={"message_id": "m2", "seq": 2, "text": "je voudrais parler à un conseiller"},
+        headers=customer,
+    )
+    assert handoff.json()["status"] == "waiting_advisor"
+    queue = client.get("/v1/advisor/queue", headers=ADVISOR).json()["items"]
+    assert queue[0]["conversation_id"] == cid
+    assert queue[0]["summary"]["tutorial_id"] == "installation_livebox"
+    taken = client.post(f"/v1/advisor/conversations/{cid}/take", headers=ADVISOR)
+    assert taken.status_code == 200 and taken.json()["status"] == "with_advisor"
+    said = client.post(
+        f"/v1/advisor/conversations/{cid}/messages",
+        headers=ADVISOR,
+        json={"text": "Bonjour, Anne du service client."},
+    )
+    assert said.status_code == 201
+    seen = client.get(f"/v1/conversations/{cid}", headers=customer).json()
+    assert seen["status"] == "with_advisor"
+    assert seen["turns"][-1] == {
+        **seen["turns"][-1],
+        "role": "advisor",
+        "text": "Bonjour, Anne du service client.",
+    }
+
+
+def test_answers_from_the_knowledge_base(client: TestClient) -> None:
+    cid, customer = open_one(client)
+    body = client.post(
+        f"/v1/conversations/{cid}/messages",
+        headers=customer,
+        json={"message_id": "a", "text": "comment résilier mon abonnement ?"},
+    ).json()
+    assert body["action"] == "answer"
+    assert body["turns"][1]["payload"]["citations"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"message_id": "m", "text": ""}, 422),
+        ({"message_id": "m", "text": "x" * 2001}, 422),
+        ({"message_id": "m", "text": "a\x00b"}, 422),
+        ({"message_id": "m"}, 422),
+        ({"message_id": "m", "text": "a", "payload": "b"}, 422),
+        ({"message_id": "", "text": "bonjour"}, 422),
+        ({"message_id": "m", "text": "bonjour", "seq": 5}, 409),
+        ({"text": "bonjour"}, 422),
+    ],
+)
+def test_bad_messages(client: TestClient, body: dict[str, object], status: int) -> None:
+    cid, customer = open_one(client)
+    response = client.post(f"/v1/conversations/{cid}/messages", json=body, headers=customer)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"]
+
+
+def test_binary_body_is_refused(client: TestClient) -> None:
+    cid, customer = open_one(client)
+    response = client.post(
+        f"/v1/conversations/{cid}/messages",
+        content=b"\xff\xfe\x00\x01",
+        headers={**customer, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "error" in response.json()
+
+
+def test_tokens_and_unknown_ids(client: TestClient) -> None:
+    cid, customer = open_one(client)
+    _, other = open_one(client)
+    assert client.get(f"/v1/conversations/{cid}").status_code == 401
+    assert client.get(f"/v1/conversations/{cid}", headers=other).status_code == 404
+    assert (
+        client.get("/v1/conversations/c_unknown_conversation", headers=customer).status_code == 404
+    )
+    assert client.get("/v1/advisor/queue").status_code == 401
+    assert client.get("/v1/advisor/queue", headers={"X-Advisor-Token": "nope"}).status_code == 401
+    response = client.post("/v1/advisor/conversations/c_unknown_conversation/take", headers=ADVISOR)
+    assert response.status_code == 404
+    response = client.post(f"/v1/advisor/conversations/{cid}/take", headers=ADVISOR)
+    assert response.status_code == 409  # still with the bot
+
+
+def test_advisor_access_not_configured(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALLO_ADVISOR_TOKEN")
+    response = client.get("/v1/advisor/queue", headers=ADVISOR)
+    assert response.status_code == 503
+    assert "advisor access not configured" in response.json()["error"]["message"]
+
+
+def test_openapi_lists_the_endpoints(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/conversations/{conversation_id}/messages" in paths
+    assert "/v1/advisor/queue" in paths
