@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from allo.errors import StorageError
 from allo.storage import SqlStore, open_store
+from allo.testing.postgres import POSTGRES_REQUIRED, POSTGRES_URL, temporary_database
 from allo.testing.storage_contract import StoreContract
-
-POSTGRES_URL = os.environ.get("ALLO_TEST_POSTGRES_URL")
 
 
 class TestSqliteStore(StoreContract):
@@ -27,24 +23,17 @@ class TestSqliteStore(StoreContract):
 
 @pytest.mark.postgres
 @pytest.mark.skipif(
-    POSTGRES_URL is None and os.environ.get("CI") != "true",
+    POSTGRES_URL is None and not POSTGRES_REQUIRED,
     reason="set ALLO_TEST_POSTGRES_URL to run the contract on PostgreSQL (CI always does)",
 )
 class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store(self) -> Iterator[SqlStore]:
         assert POSTGRES_URL, "CI must export ALLO_TEST_POSTGRES_URL (see .ci/run)"
-        database = f"allo_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{database}"'))
-        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"
-        store = open_store(url)
-        yield store
-        store.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
+        with temporary_database(POSTGRES_URL) as url:
+            store = open_store(url)
+            yield store
+            store.close()
 
 
 def test_unreachable_database_is_a_clear_retryable_error() -> None:
