@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,17 @@ def many(count: int = 400, seed: int = 1) -> list[Alarm]:
     ]
 
 
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path / 'noc.db'}"
+
+
+# test_stream_postgres.py points this at a PostgreSQL database to run the same tests there.
+DATABASE_URL: Callable[[Path], str] = sqlite_url
+
+
 def engine(path: Path, clock: ScriptedClock, stream: str = "t") -> NocEngine:
     noc = NocEngine(
-        SqlNocStore(f"sqlite:///{path / 'noc.db'}"),
+        SqlNocStore(DATABASE_URL(path)),
         clock,
         stream=stream,
         topology=CHAIN,
