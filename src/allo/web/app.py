@@ -18,7 +18,7 @@ from allo.errors import NotFoundError
 from allo.knowledge.service import KnowledgeBase
 from allo.noc.engine import NocEngine
 from allo.web.errors import error_body, install_error_handlers
-from allo.web.routers import ask, conversations, documents, noc, pages
+from allo.web.routers import ask, chat_pages, conversations, documents, noc, pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -70,5 +70,6 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(noc.router)
     app.include_router(conversations.router)
+    app.include_router(chat_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,156 @@
+"""A customer chats in the embedded widget, then an advisor answers from the advisor page.
+
+Drives Debian's Chromium with Playwright against a real Uvicorn server on loopback, with an
+assistant built on the fake embedder (no model). CI installs Chromium (.ci/run) and the test
+must run there; elsewhere it is skipped when Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from allo.assistant.session import build_assistant
+from allo.config import Settings
+from allo.knowledge.service import KnowledgeBase
+from allo.web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+    reason="Debian's chromium is not installed (CI installs it)",
+)
+
+ADVISOR_TOKEN = "jeton-de-test-conseiller"
+XSS = "<img src=x onerror=alert(1)>"
+ADVISOR_REPLY = "Bonjour, ici Julie : je vérifie votre raccordement."
+TIMEOUT_MS = 15_000  # polling every 1.5 s, on a loaded CI machine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("ALLO_ADVISOR_TOKEN", ADVISOR_TOKEN)
+    kb = KnowledgeBase(settings)
+    kb.load_demo()
+    app = create_app(settings, kb)
+    app.state.assistant = build_assistant(kb)  # fake embedder: the classifier trains in seconds
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert instance.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+    app.state.assistant.close()
+
+
+def test_tutorial_then_handoff_to_an_advisor(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        dialogs: list[str] = []
+        customer = browser.new_context().new_page()
+        customer.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        customer.goto(server + "/chat")
+        assert customer.locator("html").get_attribute("lang") == "fr"
+
+        # The one script tag injected the button; the panel opens on click.
+        launcher = customer.locator(".allo-w-launcher")
+        expect(launcher).to_have_text("Une question ?")
+        launcher.click()
+        expect(customer.locator(".allo-w-panel")).to_be_visible()
+
+        # A typed message starts the Livebox installation tutorial.
+        customer.fill(".allo-w-input", "Comment installer ma nouvelle Livebox ?")
+        customer.click(".allo-w-send")
+        replies = customer.locator(".allo-w-quick .allo-w-reply")
+        expect(
+            customer.locator(".allo-w-bot").filter(has_text="Installons ensemble")
+        ).to_be_visible(timeout=TIMEOUT_MS)
+        # Completed through the quick-reply buttons.
+        for label in ("Oui, tout y est", "Fibre", "Blanc fixe"):
+            button = replies.filter(has_text=label)
+            expect(button).to_be_visible(timeout=TIMEOUT_MS)
+            button.click()
+        expect(
+            customer.locator(".allo-w-bot").filter(has_text="Votre Livebox 6 est installée")
+        ).to_be_visible(timeout=TIMEOUT_MS)
+        expect(replies).to_have_count(0)
+        expect(customer.locator(".allo-w-typing")).to_be_hidden()
+        expect(customer.locator(".allo-w-customer").filter(has_text="Blanc fixe")).to_be_visible()
+
+        # Then asks for a human; while waiting, sends markup, which is shown as text.
+        customer.fill(".allo-w-input", "Je voudrais parler à un conseiller")
+        customer.click(".allo-w-send")
+        expect(customer.locator(".allo-w-note").filter(has_text="Un conseiller")).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        customer.fill(".allo-w-input", XSS)
+        customer.click(".allo-w-send")
+        expect(customer.locator(".allo-w-customer .allo-w-text").last).to_have_text(XSS)
+        expect(customer.locator(".allo-w-typing")).to_be_hidden(timeout=TIMEOUT_MS)
+        assert customer.locator(".allo-w-log img").count() == 0
+
+        # An advisor, in another browser context, signs in, takes it and replies.
+        advisor = browser.new_context().new_page()
+        advisor.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        advisor.goto(server + "/advisor")
+        advisor.fill("#advisor-token", ADVISOR_TOKEN)
+        advisor.fill("#advisor-name", "Julie")
+        advisor.click("#login-button")
+        item = advisor.locator(".queue-item").filter(has_text="installer ma nouvelle Livebox")
+        expect(item).to_be_visible(timeout=TIMEOUT_MS)
+        expect(item).to_contain_text("demande explicite")
+        expect(item).to_contain_text(XSS)  # the last customer message, as text
+        item.locator("button.take").click()
+        expect(advisor.locator("#summary")).to_contain_text("installation_livebox")
+        expect(advisor.locator("#turns .turn-customer").last).to_contain_text(XSS)
+        assert advisor.locator("#turns img").count() == 0
+        advisor.fill("#reply-text", ADVISOR_REPLY)
+        advisor.click("#reply-button")
+        expect(advisor.locator("#turns .turn-advisor").last).to_contain_text(ADVISOR_REPLY)
+
+        # The customer's widget receives the reply by polling.
+        message = customer.locator(".allo-w-advisor .allo-w-text")
+        expect(message).to_have_text(ADVISOR_REPLY, timeout=TIMEOUT_MS)
+
+        # A reload resumes the same conversation from sessionStorage.
+        customer.reload()
+        customer.locator(".allo-w-launcher").click()
+        expect(message).to_have_text(ADVISOR_REPLY, timeout=TIMEOUT_MS)
+        expect(
+            customer.locator(".allo-w-customer .allo-w-text").filter(has_text=XSS)
+        ).to_have_count(1)
+        assert customer.locator(".allo-w-log img").count() == 0
+
+        assert dialogs == []  # the markup was shown as text on both pages, never run
+        browser.close()

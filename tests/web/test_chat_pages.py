@@ -1,0 +1,56 @@
+"""The chat demo page, the advisor page and the widget's files are served."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from allo.config import Settings
+from allo.web.app import create_app
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_chat_page_embeds_the_widget_with_one_script_tag(client: TestClient) -> None:
+    response = client.get("/chat")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<html lang="fr">' in response.text
+    assert response.text.count('<script src="/static/widget.js" defer></script>') == 1
+
+
+def test_advisor_page_renders(client: TestClient) -> None:
+    response = client.get("/advisor")
+    assert response.status_code == 200
+    assert "Espace conseiller" in response.text
+    assert 'id="advisor-token"' in response.text
+    assert '<script src="/static/advisor.js" defer></script>' in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/static/widget.js", "javascript"),
+        ("/static/widget.css", "text/css"),
+        ("/static/advisor.js", "javascript"),
+    ],
+)
+def test_widget_files_are_served(client: TestClient, path: str, kind: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert kind in response.headers["content-type"]
+    if path.endswith(".js"):
+        for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write"):
+            assert sink not in response.text  # everything is shown with textContent
+
+
+def test_chat_pages_stay_out_of_the_api_spec(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/chat" not in paths
+    assert "/advisor" not in paths
