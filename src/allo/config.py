@@ -90,6 +90,28 @@ class Settings(BaseSettings):
         "PostgreSQL: postgresql+psycopg://user:pass@host/db",
     )
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    widget_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Web sites (scheme://host[:port]) allowed to embed the chat widget, which then "
+            'calls the conversations API across origins; JSON list, e.g. ["https://www.ondea.example"].'
+        ),
+    )
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _plain_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if (
+                origin == "*"
+                or not origin.startswith(("http://", "https://"))
+                or origin.count("/") != 2
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port], no path, no '*'"
+                )
+        return value
+
     embedder: EmbedderKind = EmbedderKind.ONNX
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()

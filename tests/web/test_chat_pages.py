@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from allo.config import Settings
 from allo.web.app import create_app
@@ -54,3 +55,29 @@ def test_chat_pages_stay_out_of_the_api_spec(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/chat" not in paths
     assert "/advisor" not in paths
+
+
+def test_widget_origins_allow_cross_site_chat_only_for_listed_sites(settings: Settings) -> None:
+    allowed = settings.model_copy(update={"widget_origins": ["https://www.ondea.example"]})
+    with TestClient(create_app(allowed)) as client:
+        preflight = client.options(
+            "/v1/conversations",
+            headers={
+                "Origin": "https://www.ondea.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-customer-token",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://www.ondea.example"
+        other = client.options(
+            "/v1/conversations",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("origin", ["*", "www.ondea.example", "https://ondea.example/chat"])
+def test_widget_origins_must_be_plain_origins(origin: str) -> None:
+    with pytest.raises(ValidationError, match="not an origin"):
+        Settings(widget_origins=[origin])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +45,15 @@ def create_app(
     app.state.knowledge = knowledge or KnowledgeBase(settings)
     app.state.noc = noc_engine or noc.engine_for(settings)  # opened on first use
     install_error_handlers(app)
+    if settings.widget_origins:
+        # Only the customer conversation API is meant for other sites (the widget);
+        # credentials are never sent cross-origin, the customer token travels in a header.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.widget_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Customer-Token"],
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
