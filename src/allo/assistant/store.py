@@ -31,7 +31,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from allo.errors import InvalidInputError
-from allo.storage.sql import SqlStore
+from allo.storage.sql import SqlBacked
 
 Status = Literal["bot", "waiting_advisor", "with_advisor", "closed"]
 Role = Literal["customer", "assistant", "advisor"]
@@ -149,21 +149,8 @@ def _turn(row: Row[Any]) -> Turn:
     )
 
 
-class ConversationStore:
+class ConversationStore(SqlBacked):
     """Conversations and their turns over SQLAlchemy Core."""
-
-    def __init__(self, url: str) -> None:
-        self._sql = SqlStore(url)
-
-    @property
-    def url(self) -> str:
-        return self._sql.url
-
-    def migrate(self) -> None:
-        self._sql.migrate()
-
-    def close(self) -> None:
-        self._sql.close()
 
     def create(self, conversation_id: str, customer_hash: str, now: float) -> Conversation:
         row = {

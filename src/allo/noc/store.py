@@ -26,7 +26,7 @@ from allo.domain.alarms import Alarm, Evidence, Severity
 from allo.errors import InvalidInputError, NotFoundError
 from allo.noc.schema import noc_alarms, noc_incidents, noc_maintenance, noc_silences
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence
-from allo.storage.sql import SqlStore
+from allo.storage.sql import SqlBacked
 
 STATUSES = ("new", "acknowledged", "resolved")
 STATES = ("open", "closed")
@@ -279,23 +279,13 @@ def _alarm_tuple(stream: str, record: AlarmRecord) -> tuple[Any, ...]:
     )
 
 
-class SqlNocStore:
+class SqlNocStore(SqlBacked):
     """``NocStore`` over SQLAlchemy Core, sharing the knowledge store's URL and engine setup."""
 
     def __init__(self, url: str) -> None:
-        self._sql = SqlStore(url)
+        super().__init__(url)
         self._upsert: Any = None
         self._alarm_insert: Any = None
-
-    @property
-    def url(self) -> str:
-        return self._sql.url
-
-    def migrate(self) -> None:
-        self._sql.migrate()
-
-    def close(self) -> None:
-        self._sql.close()
 
     @property
     def _engine(self) -> Any:

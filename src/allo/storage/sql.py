@@ -334,6 +334,30 @@ class SqlStore:
         return found
 
 
+class SqlBacked:
+    """Base of the stores that live in the knowledge store's database (NOC, conversations).
+
+    They share its engine set-up (SQLite pragmas, PostgreSQL pooling) and its one chain
+    of Alembic migrations, so one URL and one ``migrate()`` serve the whole product.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._sql = SqlStore(url)
+
+    @property
+    def url(self) -> str:
+        """The database URL."""
+        return self._sql.url
+
+    def migrate(self) -> None:
+        """Bring the shared schema to the latest revision."""
+        self._sql.migrate()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._sql.close()
+
+
 def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     """Open (and by default migrate) the store at ``url``."""
     store = SqlStore(url)
