@@ -105,18 +105,11 @@ class SqlStore:
         try:
             if self.schema_revision() == LATEST_REVISION:
                 return
-        except OperationalError as exc:
-            raise StorageError(
-                f"cannot open the store at {self._safe_url()}: {exc.orig}. "
-                "Check ALLO_DATABASE_URL (or ALLO_DATA_DIR) and that the server is running.",
-                retryable=True,
-            ) from exc
-        from alembic import command
-        from alembic.config import Config
+            from alembic import command
+            from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        try:
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
