@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from allo.testing.postgres import POSTGRES_REQUIRED, POSTGRES_URL, temporary_database
+from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_database
 from tests.noc import test_stream
 from tests.noc.test_stream import (  # noqa: F401 - collected again here
     test_events_are_versioned_and_replayable,
@@ -17,13 +17,7 @@ from tests.noc.test_stream import (  # noqa: F401 - collected again here
     test_streaming_one_by_one_gives_the_replay_incidents,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        POSTGRES_URL is None and not POSTGRES_REQUIRED,
-        reason="set ALLO_TEST_POSTGRES_URL to run on PostgreSQL (CI always does)",
-    ),
-]
+pytestmark = POSTGRES_MARKS
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 
 from allo.errors import StorageError
 from allo.storage import SqlStore, open_store
-from allo.testing.postgres import POSTGRES_REQUIRED, POSTGRES_URL, temporary_database
+from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_database
 from allo.testing.storage_contract import StoreContract
 
 
@@ -21,12 +21,9 @@ class TestSqliteStore(StoreContract):
         store.close()
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(
-    POSTGRES_URL is None and not POSTGRES_REQUIRED,
-    reason="set ALLO_TEST_POSTGRES_URL to run the contract on PostgreSQL (CI always does)",
-)
 class TestPostgresStore(StoreContract):
+    pytestmark = POSTGRES_MARKS
+
     @pytest.fixture
     def store(self) -> Iterator[SqlStore]:
         assert POSTGRES_URL, "CI must export ALLO_TEST_POSTGRES_URL (see .ci/run)"

@@ -11,11 +11,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import create_engine, text
 
 POSTGRES_URL = os.environ.get("ALLO_TEST_POSTGRES_URL")
 # In CI the PostgreSQL runs must happen: a missing server is a failure, not a skip.
 POSTGRES_REQUIRED = os.environ.get("CI") == "true"
+
+
+# Marks of a test module that runs on PostgreSQL: skipped without a server, except in CI.
+POSTGRES_MARKS = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        POSTGRES_URL is None and not POSTGRES_REQUIRED,
+        reason="set ALLO_TEST_POSTGRES_URL to run on PostgreSQL (CI always does)",
+    ),
+]
 
 
 @contextmanager

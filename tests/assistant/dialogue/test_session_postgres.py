@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from allo.testing.postgres import POSTGRES_REQUIRED, POSTGRES_URL, temporary_database
+from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_database
 from tests.assistant.dialogue.test_session import (  # noqa: F401 - collected again here
     test_bad_text_is_refused,
     test_handoff_queue_take_and_reply,
@@ -16,13 +16,7 @@ from tests.assistant.dialogue.test_session import (  # noqa: F401 - collected ag
     test_script_text_is_stored_as_is,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        POSTGRES_URL is None and not POSTGRES_REQUIRED,
-        reason="set ALLO_TEST_POSTGRES_URL to run on PostgreSQL (CI always does)",
-    ),
-]
+pytestmark = POSTGRES_MARKS
 
 
 @pytest.fixture
