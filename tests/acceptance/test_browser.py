@@ -7,26 +7,17 @@ Chromium is missing.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from allo.config import Settings
 from allo.knowledge.service import KnowledgeBase
 from allo.web.app import create_app
+from tests.acceptance.browser import BROWSER_REQUIRED, launch_chromium, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-    reason="Debian's chromium is not installed (CI installs it)",
-)
+pytestmark = BROWSER_REQUIRED
 
 GUIDE = """---
 title: Activer votre eSIM
@@ -41,12 +32,6 @@ title: Activer votre eSIM
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     docs = tmp_path / "docs"
@@ -54,38 +39,15 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     (docs / "esim.md").write_text(GUIDE, encoding="utf-8")
     kb = KnowledgeBase(settings)
     kb.ingest([docs])
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, kb), host="127.0.0.1", port=port, log_level="error"
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with running_server(create_app(settings, kb)) as url:
+        yield url
 
 
 def test_ask_read_and_open_the_source(server: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

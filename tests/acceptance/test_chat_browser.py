@@ -7,37 +7,22 @@ must run there; elsewhere it is skipped when Chromium is missing.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from allo.assistant.session import build_assistant
 from allo.config import Settings
 from allo.knowledge.service import KnowledgeBase
 from allo.web.app import create_app
+from tests.acceptance.browser import BROWSER_REQUIRED, launch_chromium, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-    reason="Debian's chromium is not installed (CI installs it)",
-)
+pytestmark = BROWSER_REQUIRED
 
 ADVISOR_TOKEN = "jeton-de-test-conseiller"
 XSS = "<img src=x onerror=alert(1)>"
 ADVISOR_REPLY = "Bonjour, ici Julie : je vérifie votre raccordement."
 TIMEOUT_MS = 15_000  # polling every 1.5 s, on a loaded CI machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -47,18 +32,8 @@ def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     kb.load_demo()
     app = create_app(settings, kb)
     app.state.assistant = build_assistant(kb)  # fake embedder: the classifier trains in seconds
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with running_server(app) as url:
+        yield url
     app.state.assistant.close()
 
 
@@ -66,17 +41,7 @@ def test_tutorial_then_handoff_to_an_advisor(server: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         dialogs: list[str] = []
         customer = browser.new_context().new_page()
         customer.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
