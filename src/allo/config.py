@@ -9,8 +9,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from allo.gateway.config import GatewaySettings
 
 
 class RetrievalMode(StrEnum):
@@ -76,6 +78,17 @@ class AnswerSettings(BaseModel):
     max_citations: int = Field(default=3, ge=1, le=10)
 
 
+_ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}$"  # as the audit log accepts
+
+
+class ApiKey(BaseModel):
+    """A key for the HTTP API and who holds it: the audit log and budgets use its team."""
+
+    token: SecretStr = Field(min_length=16)
+    user: str = Field(pattern=_ACCOUNT_ID, description="An account id, no spaces.")
+    team: str = Field(pattern=_ACCOUNT_ID)
+
+
 class Settings(BaseSettings):
     """Everything Allo can be configured with."""
 
@@ -112,9 +125,21 @@ class Settings(BaseSettings):
                 )
         return value
 
+    advisor_token: SecretStr | None = Field(
+        default=None, description="Shared secret of the advisor pages (X-Advisor-Token)."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Secret for the audit log over HTTP (X-Admin-Token)."
+    )
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="Bearer keys for generated answers; when set, a model other than the "
+        "extractive one needs a key. JSON list of {token, user, team}.",
+    )
     embedder: EmbedderKind = EmbedderKind.ONNX
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @field_validator("database_url")
     @classmethod

@@ -12,10 +12,14 @@ runtime failures (a dependency down: ``retryable`` says whether trying again can
     │   │   ├── EmptyDocumentError
     │   │   ├── CorruptFileError
     │   │   └── UnsafePathError
-    │   └── NotFoundError         an unknown id
+    │   ├── NotFoundError         an unknown id
+    │   ├── PolicyRefusal         no model allowed for this data can serve the request
+    │   └── BudgetExceededError   the team's token budget for the period is spent
     └── RuntimeFailure            something outside the caller's control failed
         ├── StorageError
-        └── ModelError
+        ├── ModelError            a model or provider failed (``retryable`` says if worth retrying)
+        │   └── ModelTimeoutError
+        └── RateLimitedError      too many requests for now (``retry_after`` seconds)
 
 Every message says what is wrong *and* what to do about it.
 """
@@ -63,6 +67,18 @@ class NotFoundError(UserError):
     """An id that does not exist (or that the caller may not see)."""
 
 
+class PolicyRefusal(UserError):  # noqa: N818 - a refusal, not a crash
+    """The data in a request may not reach any model that could serve it.
+
+    Raised instead of silently sending confidential data to a model the policy forbids;
+    the message names the data class and the kinds of model that would be allowed.
+    """
+
+
+class BudgetExceededError(UserError):
+    """The team's token budget for the current period is spent."""
+
+
 class RuntimeFailure(AlloError):  # noqa: N818 - paired with UserError by design
     """A failure outside the caller's control.
 
@@ -81,3 +97,18 @@ class StorageError(RuntimeFailure):
 
 class ModelError(RuntimeFailure):
     """A model could not be loaded or run."""
+
+
+class ModelTimeoutError(ModelError):
+    """A model did not answer in time; trying again (or another model) may help."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class RateLimitedError(RuntimeFailure):
+    """Too many requests in the current window; ``retry_after`` says when to try again."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from allo.assistant.session import build_assistant
 from allo.config import Settings
@@ -26,8 +27,8 @@ TIMEOUT_MS = 15_000  # polling every 1.5 s, on a loaded CI machine
 
 
 @pytest.fixture
-def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("ALLO_ADVISOR_TOKEN", ADVISOR_TOKEN)
+def server(settings: Settings) -> Iterator[str]:
+    settings = settings.model_copy(update={"advisor_token": SecretStr(ADVISOR_TOKEN)})
     kb = KnowledgeBase(settings)
     kb.load_demo()
     app = create_app(settings, kb)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from allo.cli import ask, documents, evaluate, ingest, noc, serve
+from allo.cli import ask, audit, documents, evaluate, ingest, models, noc, serve
 
 app = typer.Typer(
     name="allo",
@@ -19,6 +19,8 @@ app.command()(serve.demo)
 app.add_typer(documents.app, name="documents")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(noc.app, name="noc")
+app.add_typer(models.app, name="models")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ nothing heavy happens until ``warm_up()`` or the first question.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from allo.config import RetrievalMode, Settings
 from allo.domain import Answer, Chunk, Document, Passage
@@ -19,6 +21,10 @@ from allo.knowledge.ingest.loader import Ingestor, IngestReport
 from allo.language import LanguageDetector
 from allo.messages import message
 from allo.storage import SqlStore, open_store
+
+if TYPE_CHECKING:
+    from allo.gateway.registry import ModelRegistry
+    from allo.gateway.service import Gateway
 
 DEMO_DIR = Path(__file__).parent / "demo"
 MAX_QUESTION_CHARS = 2000
@@ -46,6 +52,40 @@ class KnowledgeBase:
             max_citations=settings.answer.max_citations,
             chunks_of=self.store.chunks_of,
         )
+        self._gateway: Gateway | None = None
+        self._registry: ModelRegistry | None = None
+        self._gateway_lock = threading.Lock()
+
+    # -- models ----------------------------------------------------------------------
+
+    @property
+    def models(self) -> ModelRegistry:
+        """The declared language models (providers built on first use)."""
+        self._build_gateway()
+        assert self._registry is not None
+        return self._registry
+
+    @property
+    def gateway(self) -> Gateway:
+        """The model gateway, built on first use (imports SDKs and the PII detector)."""
+        self._build_gateway()
+        assert self._gateway is not None
+        return self._gateway
+
+    def _build_gateway(self) -> None:
+        with self._gateway_lock:
+            if self._gateway is not None:
+                return
+            from allo.gateway.audit import AuditStore
+            from allo.gateway.registry import ModelRegistry
+            from allo.gateway.service import Gateway
+
+            registry = ModelRegistry(
+                self.settings.gateway, cache_dir=self.settings.cache_dir, extractive=self.answerer
+            )
+            audit = AuditStore(self.settings.resolved_database_url)
+            self._gateway = Gateway(self.settings.gateway, registry.provider, audit)
+            self._registry = registry
 
     def warm_up(self) -> None:
         """Load the models and build the indexes."""
@@ -54,6 +94,8 @@ class KnowledgeBase:
 
     def close(self) -> None:
         """Release the store's connections."""
+        if self._gateway is not None:
+            self._gateway.audit.close()
         self.store.close()
 
     # -- documents -------------------------------------------------------------------

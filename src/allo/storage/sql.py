@@ -27,7 +27,7 @@ from allo.storage.schema import chunks, documents, embedding_cache, store_meta
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; checked against Alembic's own view in the tests. Knowing it lets
 # a short command (``allo ask``) skip importing Alembic when the schema is current.
-LATEST_REVISION = "0003"
+LATEST_REVISION = "0004"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,16 @@ from allo.errors import NotFoundError
 from allo.knowledge.service import KnowledgeBase
 from allo.noc.engine import NocEngine
 from allo.web.errors import error_body, install_error_handlers
-from allo.web.routers import ask, chat_pages, conversations, documents, noc, pages
+from allo.web.routers import (
+    ask,
+    audit,
+    chat_pages,
+    conversations,
+    documents,
+    models,
+    noc,
+    pages,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -42,6 +51,7 @@ def create_app(
         description="Answers from the operator's own documents, with citations.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.state.knowledge = knowledge or KnowledgeBase(settings)
     app.state.noc = noc_engine or noc.engine_for(settings)  # opened on first use
     install_error_handlers(app)
@@ -76,6 +86,8 @@ def create_app(
         return HTMLResponse("<h1>Document introuvable</h1><p><a href='/'>Retour</a></p>", 404)
 
     app.include_router(ask.router)
+    app.include_router(models.router)
+    app.include_router(audit.router)
     app.include_router(documents.router)
     app.include_router(pages.router)
     app.include_router(noc.router)

@@ -7,8 +7,11 @@ from fastapi.responses import JSONResponse
 
 from allo.errors import (
     AlloError,
+    BudgetExceededError,
     FileTooLargeError,
     NotFoundError,
+    PolicyRefusal,
+    RateLimitedError,
     RuntimeFailure,
     UnsupportedFormatError,
     UserError,
@@ -23,6 +26,10 @@ def status_for(error: AlloError) -> int:
         return 413
     if isinstance(error, UnsupportedFormatError):
         return 415
+    if isinstance(error, PolicyRefusal):
+        return 403
+    if isinstance(error, BudgetExceededError | RateLimitedError):
+        return 429
     if isinstance(error, UserError):
         return 422
     if isinstance(error, RuntimeFailure) and error.retryable:
@@ -40,6 +47,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AlloError)
-        return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code=status_for(exc))
+        headers = (
+            {"Retry-After": str(max(1, round(exc.retry_after)))}
+            if isinstance(exc, RateLimitedError)
+            else None
+        )
+        return JSONResponse(
+            error_body(type(exc).__name__, str(exc)), status_code=status_for(exc), headers=headers
+        )
 
     app.add_exception_handler(AlloError, handle)

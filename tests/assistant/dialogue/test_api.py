@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from allo.assistant.session import Assistant
 from allo.config import Settings
@@ -20,9 +21,8 @@ def client(
     settings: Settings,
     demo_kb: KnowledgeBase,
     assistant: Assistant,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
-    monkeypatch.setenv("ALLO_ADVISOR_TOKEN", "s3cret")
+    settings = settings.model_copy(update={"advisor_token": SecretStr("s3cret")})
     app = create_app(settings, knowledge=demo_kb)
     app.state.assistant = assistant
     yield TestClient(app)  # no lifespan: the shared demo KB stays open
@@ -138,11 +138,13 @@ def test_tokens_and_unknown_ids(client: TestClient) -> None:
     assert response.status_code == 409  # still with the bot
 
 
-def test_advisor_access_not_configured(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ALLO_ADVISOR_TOKEN")
+def test_advisor_access_not_configured(client: TestClient) -> None:
+    client.app.state.settings = client.app.state.settings.model_copy(  # type: ignore[attr-defined]
+        update={"advisor_token": None}
+    )
     response = client.get("/v1/advisor/queue", headers=ADVISOR)
     assert response.status_code == 503
-    assert "advisor access not configured" in response.json()["error"]["message"]
+    assert "access not configured: set ALLO_ADVISOR_TOKEN" in response.json()["error"]["message"]
 
 
 def test_openapi_lists_the_endpoints(client: TestClient) -> None:

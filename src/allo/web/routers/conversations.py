@@ -2,13 +2,11 @@
 
 Customers: ``POST /v1/conversations`` (id + customer token), then messages and reads with
 the ``X-Customer-Token`` header. Advisors: ``/v1/advisor/...`` with the ``X-Advisor-Token``
-header, checked against the ``ALLO_ADVISOR_TOKEN`` environment variable (503 while unset).
+header, checked against the ``ALLO_ADVISOR_TOKEN`` setting (503 while unset).
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 import threading
 from typing import Annotated, Any
 
@@ -20,9 +18,9 @@ from allo.assistant.handoff import AdvisorDesk, QueueItem
 from allo.assistant.policy import CustomerMessage
 from allo.assistant.session import Assistant, build_assistant
 from allo.assistant.store import Conversation, ConversationConflict, Turn
+from allo.web.auth import advisor_name
 from allo.web.errors import error_body
 
-ADVISOR_TOKEN_ENV = "ALLO_ADVISOR_TOKEN"
 router = APIRouter(prefix="/v1", tags=["conversations"])
 _build_lock = threading.Lock()
 
@@ -48,23 +46,6 @@ def customer_token(
             401, "missing X-Customer-Token header: send the token POST /v1/conversations gave"
         )
     return x_customer_token
-
-
-def advisor_name(
-    x_advisor_token: Annotated[str | None, Header()] = None,
-    x_advisor_name: Annotated[str | None, Header()] = None,
-) -> str:
-    """Check the advisor token; the advisor's name (``X-Advisor-Name``, default "conseiller")."""
-    expected = os.environ.get(ADVISOR_TOKEN_ENV, "")
-    if not expected:
-        raise HTTPException(
-            503, f"advisor access not configured: set {ADVISOR_TOKEN_ENV} on the server"
-        )
-    if not x_advisor_token or not hmac.compare_digest(
-        x_advisor_token.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
-    ):
-        raise HTTPException(401, "missing or wrong X-Advisor-Token header")
-    return x_advisor_name or "conseiller"
 
 
 AssistantDep = Annotated[Assistant, Depends(assistant)]
