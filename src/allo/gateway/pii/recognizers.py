@@ -430,8 +430,9 @@ class FrenchNameRecognizer(SpacyRecognizer):
     Grégory"), a word after it ("Antoine Giraud svp") or the next line of a signature.
     A name does not cross a line; greetings, titles and roles at either end are dropped;
     when a word of the span is capitalised, lower-case words at either end are dropped
-    too ("de", "Le" inside "Yannick Le Bihan" stay). Spans left with a digit or with
-    fewer than two characters are not names.
+    too ("de", "Le" inside "Yannick Le Bihan" stay). Spans left with a digit, markup or
+    fewer than two characters, with no capital, a lone function word or a lone imperative
+    ("Débranchez") are not names.
     """
 
     def __init__(self) -> None:
@@ -484,9 +485,24 @@ def _name_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         while last > first and text[last - 1] in ".'’-":
             last -= 1
         name = text[first:last]
-        if len(name) >= 2 and not any(char.isdigit() for char in name):
+        if _looks_like_a_name(name):
             spans.append((first, last))
     return spans
+
+
+def _looks_like_a_name(name: str) -> bool:
+    """Letters only (markup such as ``**`` or digits: no), a capital somewhere, and not a
+    lone French function word ("Sinon", "Ensuite") that the model took for a name."""
+    from spacy.lang.fr.stop_words import STOP_WORDS
+
+    if len(name) < 2 or regex.search(r"[^\p{L}\s'’.-]", name):
+        return False
+    if not any(word[:1].isupper() for word in name.split()):
+        return False
+    if " " in name:
+        return True
+    # "Débranchez", "Déclarez": French imperatives open procedure steps, not names
+    return name.lower() not in STOP_WORDS and not name.lower().endswith("ez")
 
 
 def french_recognizers(kinds: Iterable[str]) -> list[PatternRecognizer]:
