@@ -21,58 +21,16 @@ from allo.gateway.config import (
 from allo.gateway.protocol import (
     ChatMessage,
     ChatRequest,
-    Completion,
-    Reachability,
     Role,
-    StreamEnd,
     StreamEvent,
     TextDelta,
-    Usage,
 )
 from allo.gateway.service import Gateway
 from allo.testing.clock import ScriptedClock
+from allo.testing.providers import ScriptedProvider
 
 IBAN = "FR76 3000 6000 0112 3456 7890 189"
 PHONE = "06 12 34 56 78"
-
-
-class ScriptedProvider:
-    """Answers with a function of the request; can fail a number of times first."""
-
-    def __init__(
-        self, name: str, answer: str = "Réponse [1].", failures: list[Exception] | None = None
-    ) -> None:
-        self._name = name
-        self.answer = answer
-        self.failures = list(failures or [])
-        self.seen: list[ChatRequest] = []
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def _reply(self, request: ChatRequest) -> str:
-        self.seen.append(request)
-        if self.failures:
-            raise self.failures.pop(0)
-        # echo the user's message so that tests can see what the model received
-        user = next(m.content for m in request.messages if m.role is Role.USER)
-        return self.answer.replace("{user}", user)
-
-    def complete(self, request: ChatRequest, *, timeout: float) -> Completion:
-        return Completion(self._reply(request), Usage(100, 20), self._name)
-
-    def stream(self, request: ChatRequest, *, timeout: float) -> Iterator[StreamEvent]:
-        text = self._reply(request)
-        for start in range(0, len(text), 3):
-            yield TextDelta(text[start : start + 3])
-        yield StreamEnd(Completion(text, Usage(100, 20), self._name))
-
-    def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
-        return sum(len(m.content) for m in messages) // 4
-
-    def check(self) -> Reachability:
-        return Reachability(True)
 
 
 def specs() -> list[ModelSpec]:
