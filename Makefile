@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 # only the first install on a machine pays the ~6 minute build.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: demo test check lint typecheck install dev clean
+.PHONY: demo test check lint typecheck install dev clean print-cmake-args
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ typecheck: $(STAMP)
 
 ## ruff, mypy and the tests
 check: lint typecheck test
+
+print-cmake-args:
+	@echo "$(CMAKE_ARGS)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

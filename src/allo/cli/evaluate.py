@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from allo.cli import noc
 from allo.cli.common import console, handle_errors, settings
+from allo.cli.generation import generation
 from allo.cli.intents import intents
 from allo.cli.pii import pii
 from allo.config import RetrievalMode
@@ -20,6 +21,7 @@ app = typer.Typer(help="Measure Allo on evaluation data.", no_args_is_help=True)
 app.command("causal")(noc.causal)
 app.command("intents")(intents)
 app.command("pii")(pii)
+app.command("generation")(generation)
 
 Corpus = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="{id,title,text} lines.")]
 Questions = Annotated[

@@ -7,7 +7,7 @@ nothing heavy happens until ``warm_up()`` or the first question.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +23,10 @@ from allo.messages import message
 from allo.storage import SqlStore, open_store
 
 if TYPE_CHECKING:
+    from allo.gateway.call import Caller
     from allo.gateway.registry import ModelRegistry
-    from allo.gateway.service import Gateway
+    from allo.gateway.service import Gateway, ProviderSource
+    from allo.knowledge.grounded import AnswerEvent, GroundedAnswer, GroundedAnswerer
 
 DEMO_DIR = Path(__file__).parent / "demo"
 MAX_QUESTION_CHARS = 2000
@@ -33,8 +35,11 @@ MAX_QUESTION_CHARS = 2000
 class KnowledgeBase:
     """Everything the knowledge engine offers, wired from one settings tree."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, providers: ProviderSource | None = None) -> None:
+        """``providers`` maps a declared model to its provider; by default they are built
+        from the settings (tests pass scripted ones, keeping the real gateway)."""
         self.settings = settings
+        self._provider_source = providers
         self.store: SqlStore = open_store(settings.resolved_database_url)
         self.embedder: Embedder | None = make_embedder(settings.embedder, settings.cache_dir)
         self.languages = LanguageDetector(settings.cache_dir)
@@ -54,6 +59,7 @@ class KnowledgeBase:
         )
         self._gateway: Gateway | None = None
         self._registry: ModelRegistry | None = None
+        self._generator: GroundedAnswerer | None = None
         self._gateway_lock = threading.Lock()
 
     # -- models ----------------------------------------------------------------------
@@ -84,8 +90,28 @@ class KnowledgeBase:
                 self.settings.gateway, cache_dir=self.settings.cache_dir, extractive=self.answerer
             )
             audit = AuditStore(self.settings.resolved_database_url)
-            self._gateway = Gateway(self.settings.gateway, registry.provider, audit)
+            source = self._provider_source or registry.provider
+            self._gateway = Gateway(self.settings.gateway, source, audit)
             self._registry = registry
+
+    @property
+    def generator(self) -> GroundedAnswerer:
+        """Generated answers checked against their passages (built on first use)."""
+        gateway = self.gateway
+        with self._gateway_lock:
+            if self._generator is None:
+                from allo.knowledge.grounded import GroundedAnswerer
+
+                self._generator = GroundedAnswerer(
+                    gateway, self.answerer, models=self.settings.gateway
+                )
+            return self._generator
+
+    def uses_model(self, model: str | None) -> bool:
+        """Whether answering with ``model`` means a language model (not the extractive one)."""
+        name = model or self.settings.gateway.default_model
+        spec = self.settings.gateway.spec(name)
+        return spec is None or spec.provider != "extractive"
 
     def warm_up(self) -> None:
         """Load the models and build the indexes."""
@@ -141,7 +167,45 @@ class KnowledgeBase:
     def ask(
         self, question: str, mode: RetrievalMode | None = None, lang: str | None = None
     ) -> Answer:
-        """Answer from the documents, with citations, or abstain."""
+        """Answer from the documents, with citations, or abstain (no language model)."""
+        question, lang, mode, passages = self._retrieve(question, mode, lang)
+        return self.answerer.answer(question, lang, passages, mode.value)
+
+    def generate(
+        self,
+        question: str,
+        *,
+        model: str | None = None,
+        caller: Caller | None = None,
+        mode: RetrievalMode | None = None,
+        lang: str | None = None,
+    ) -> GroundedAnswer:
+        """An answer written by ``model`` from the retrieved passages only, each sentence
+        checked against them; the extractive answer when the check or the model fails."""
+        question, lang, mode, passages = self._retrieve(question, mode, lang)
+        return self.generator.answer(
+            question, lang, passages, mode.value, model=model, caller=caller
+        )
+
+    def generate_stream(
+        self,
+        question: str,
+        *,
+        model: str | None = None,
+        caller: Caller | None = None,
+        mode: RetrievalMode | None = None,
+        lang: str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """``generate`` as checked sentences while the model writes, then the result."""
+        question, lang, mode, passages = self._retrieve(question, mode, lang)
+        return self.generator.stream(
+            question, lang, passages, mode.value, model=model, caller=caller
+        )
+
+    def _retrieve(
+        self, question: str, mode: RetrievalMode | None, lang: str | None
+    ) -> tuple[str, str, RetrievalMode, list[Passage]]:
+        """The cleaned question, its language, the mode and the ranked passages."""
         question = " ".join(question.split())
         if not question:
             raise InvalidInputError(message("empty_question", lang or "fr"))
@@ -153,4 +217,4 @@ class KnowledgeBase:
         lang = lang or self.languages.detect(question)
         mode = mode or self.retriever.default_mode()
         passages = self.retriever.search(question, mode, k=max(10, self.settings.retrieval.top_k))
-        return self.answerer.answer(question, lang, passages, mode.value)
+        return question, lang, mode, passages

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from allo.config import RetrievalMode
-from allo.domain import Answer, Document
+from allo.domain import Answer, Citation, Document
+
+if TYPE_CHECKING:
+    from allo.knowledge.grounded import GroundedAnswer
 
 
 class AskRequest(BaseModel):
@@ -18,6 +22,16 @@ class AskRequest(BaseModel):
     )
     mode: RetrievalMode | None = Field(default=None, description="Default: the configured mode.")
     lang: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="Default: detected.")
+    model: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A declared model (GET /v1/models) to write the answer from the passages; "
+        "default: the configured default model (extractive unless changed).",
+    )
+    stream: bool = Field(
+        default=False,
+        description="Answer as server-sent events: checked sentences as the model writes them.",
+    )
 
 
 class CitationOut(BaseModel):
@@ -34,6 +48,22 @@ class CitationOut(BaseModel):
     url: str | None
     link: str = Field(description="Page of the cited passage in the web app.")
 
+    @classmethod
+    def of(cls, c: Citation) -> CitationOut:
+        """Build from the domain record."""
+        return cls(
+            number=c.number,
+            document_id=c.document_id,
+            chunk_id=c.chunk_id,
+            title=c.title,
+            source=c.source,
+            heading_path=list(c.heading_path),
+            excerpt=c.excerpt,
+            score=round(c.score, 6),
+            url=c.url,
+            link=f"/documents/{c.document_id}#{c.chunk_id}",
+        )
+
 
 class AskResponse(BaseModel):
     """An answer with its citations, or an abstention."""
@@ -44,31 +74,38 @@ class AskResponse(BaseModel):
     confidence: float
     mode: str
     citations: list[CitationOut]
+    model: str | None = Field(default=None, description="The model that wrote the answer.")
+    generated: bool = Field(default=False, description="True when a language model wrote it.")
+    fallback: str | None = Field(
+        default=None,
+        description="Why the extractive answer is shown although a model was asked "
+        "(model_error, unsupported, declined, empty, gateway_extractive).",
+    )
+    removed_sentences: int = Field(
+        default=0, description="Sentences of the model's answer the passages did not support."
+    )
+    data_class: str | None = None
 
     @classmethod
-    def of(cls, answer: Answer) -> AskResponse:
-        """Build from the domain record."""
+    def of(cls, answer: Answer, grounded: GroundedAnswer | None = None) -> AskResponse:
+        """Build from the domain record (and how it was generated, if it was)."""
+        extra: dict[str, object] = {}
+        if grounded is not None:
+            extra = {
+                "model": grounded.model,
+                "generated": grounded.generated,
+                "fallback": str(grounded.fallback) if grounded.fallback else None,
+                "removed_sentences": grounded.removed_sentences,
+                "data_class": grounded.data_class,
+            }
         return cls(
+            **extra,  # type: ignore[arg-type]
             answer=answer.text,
             lang=answer.lang,
             abstained=answer.abstained,
             confidence=round(answer.confidence, 4),
             mode=answer.mode,
-            citations=[
-                CitationOut(
-                    number=c.number,
-                    document_id=c.document_id,
-                    chunk_id=c.chunk_id,
-                    title=c.title,
-                    source=c.source,
-                    heading_path=list(c.heading_path),
-                    excerpt=c.excerpt,
-                    score=round(c.score, 6),
-                    url=c.url,
-                    link=f"/documents/{c.document_id}#{c.chunk_id}",
-                )
-                for c in answer.citations
-            ],
+            citations=[CitationOut.of(c) for c in answer.citations],
         )
 
 
