@@ -64,6 +64,9 @@ def test_prompt_over_the_server_context_is_invalid_input(
 def test_tiny_timeout_is_a_model_timeout(provider: OpenAICompatibleProvider) -> None:
     with pytest.raises(ModelTimeoutError):
         provider.complete(REQUEST, timeout=0.001)
+    # The server goes on with the abandoned request (one at a time): wait for it, so that
+    # the next test's 5 s reachability check does not queue behind it on a busy machine.
+    provider.complete(REQUEST, timeout=120)
 
 
 def test_check_reachable_and_model_served(
