@@ -23,19 +23,8 @@ from allo.gateway.audit import AuditRecord, AuditStore, Outcome, TeamTotals, cal
 from allo.gateway.config import DataClass, ModelSpec, ProviderKind
 from allo.storage.schema import store_meta
 from allo.storage.sql import _MIGRATIONS, LATEST_REVISION, SqlStore
-from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_database
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=POSTGRES_MARKS)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'allo.db'}"
-        return
-    assert POSTGRES_URL, "CI must export ALLO_TEST_POSTGRES_URL (see .ci/run)"
-    with temporary_database(POSTGRES_URL) as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,20 +13,9 @@ from allo.gateway.audit import AuditRecord, AuditStore, Outcome, utc_at
 from allo.gateway.budget import BudgetGuard, TeamUsage, day_start
 from allo.gateway.config import GatewaySettings, TeamBudget
 from allo.testing.clock import ScriptedClock
-from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_database
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 11, 27, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=POSTGRES_MARKS)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'allo.db'}"
-        return
-    assert POSTGRES_URL, "CI must export ALLO_TEST_POSTGRES_URL (see .ci/run)"
-    with temporary_database(POSTGRES_URL) as url:
-        yield url
 
 
 @pytest.fixture
