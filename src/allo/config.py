@@ -78,6 +78,18 @@ class AnswerSettings(BaseModel):
     max_citations: int = Field(default=3, ge=1, le=10)
 
 
+class AssistantSettings(BaseModel):
+    """The customer chat: limits applied to every message before anything reads it."""
+
+    max_message_chars: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Longest customer message accepted (characters, after trimming); longer "
+        "ones are refused with a clear error and change nothing.",
+    )
+
+
 _ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}$"  # as the audit log accepts
 
 
@@ -139,6 +151,7 @@ class Settings(BaseSettings):
     embedder: EmbedderKind = EmbedderKind.ONNX
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    assistant: AssistantSettings = AssistantSettings()
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @field_validator("database_url")

@@ -236,4 +236,5 @@ def build_assistant(knowledge: KnowledgeBase, clock: Clock | None = None) -> Ass
     tutorials = TutorialEngine(load_tutorials(demo_folder()), demo_registry(clock or SystemClock()))
     store = ConversationStore(settings.resolved_database_url)
     store.migrate()
-    return Assistant(store, DialoguePolicy(understander, tutorials, knowledge), clock)
+    policy = DialoguePolicy(understander, tutorials, knowledge)
+    return Assistant(store, policy, clock, max_chars=settings.assistant.max_message_chars)
