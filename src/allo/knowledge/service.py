@@ -167,9 +167,16 @@ class KnowledgeBase:
     def ask(
         self, question: str, mode: RetrievalMode | None = None, lang: str | None = None
     ) -> Answer:
-        """Answer from the documents, with citations, or abstain (no language model)."""
+        """Answer from the documents, with citations, or abstain (no language model).
+
+        Sentences of a document addressed to the assistant are never quoted (see
+        ``answer_from_data``): an ingested page must not speak to customers in our name.
+        """
+        from allo.knowledge.grounded.generator import answer_from_data
+
         question, lang, mode, passages = self._retrieve(question, mode, lang)
-        return self.answerer.answer(question, lang, passages, mode.value)
+        decision = self.answerer.answer(question, lang, passages, mode.value)
+        return answer_from_data(self.answerer, question, lang, passages, mode.value, decision)
 
     def generate(
         self,

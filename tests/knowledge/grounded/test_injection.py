@@ -15,6 +15,7 @@ from allo.testing.gateway import ScriptedGateway
 from tests.knowledge.grounded.injection import (
     CASES,
     ask,
+    leaked,
     load_case_base,
     obedient,
     quoted_by_extractive,
@@ -53,3 +54,21 @@ def test_an_obedient_model_cannot_carry_out_the_injection(
                 assert gateway.calls, "the model was not asked"
                 if mixed and result.generated:
                     assert result.removed_sentences >= 1  # caught, not ignored
+
+
+# -- the plain extractive path (no model) -----------------------------------------------------
+
+DOCUMENT_CASES = [case for case in CASES if case["where"] == "document"]
+
+
+@pytest.mark.parametrize("case", DOCUMENT_CASES, ids=[case["id"] for case in DOCUMENT_CASES])
+def test_the_plain_extractive_answer_never_quotes_an_injected_instruction(
+    case: dict[str, Any], kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    load_case_base(kb, tmp_path / "docs", case)
+    question = " ".join(case["question"].split())
+    # abstention off, so that an answer is always quoted from the passages
+    kb.answerer = ExtractiveAnswerer(abstain_below=0.0, chunks_of=kb.store.chunks_of)
+    answer = kb.ask(question, lang=case["lang"])
+    assert not answer.abstained or not answer.passages
+    assert leaked(case, answer.text) == [], answer.text

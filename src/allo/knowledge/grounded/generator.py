@@ -173,6 +173,32 @@ def data_only(passages: Sequence[Passage]) -> list[Passage]:
     return cleaned
 
 
+def answer_from_data(
+    extractive: ExtractiveAnswerer,
+    question: str,
+    lang: str,
+    passages: Sequence[Passage],
+    mode: str,
+    decision: Answer,
+) -> Answer:
+    """The extractive answer, never quoting a sentence addressed to the assistant.
+
+    ``decision`` is the extractive answer from the passages as retrieved: it decides
+    whether to abstain, so that abstention and retrieval are unchanged. When some passage
+    holds sentences addressed to the assistant ("ignore the previous instructions..."),
+    the answer is taken again from the ``data_only`` passages (the abstention when
+    nothing is left), keeping the passages as retrieved for the sources shown.
+    """
+    cleaned = data_only(passages)
+    unchanged = len(cleaned) == len(passages) and all(
+        a is b for a, b in zip(cleaned, passages, strict=True)
+    )
+    if decision.abstained or unchanged:
+        return decision
+    answer = extractive.answer(question, lang, cleaned, mode)
+    return dataclasses.replace(answer, passages=tuple(passages))
+
+
 def citation_for(passage: Passage, number: int) -> Citation:
     """The citation ``[number]`` of a passage (same excerpt rules as extractive answers)."""
     excerpt = " ".join(passage.chunk.text.split())
@@ -371,7 +397,7 @@ class GroundedAnswerer:
         streaming: bool,
     ) -> Iterator[AnswerEvent]:
         decision = self.extractive.answer(question, lang, passages, mode)
-        extractive = self._fallback_answer(question, lang, passages, mode, decision)
+        extractive = answer_from_data(self.extractive, question, lang, passages, mode, decision)
         spec = self.spec_of(model)
         if decision.abstained or (spec is not None and spec.provider is ProviderKind.EXTRACTIVE):
             yield ReplaceEvent(extractive, None)
@@ -452,22 +478,6 @@ class GroundedAnswerer:
             tuple(passages),
         )
         yield FinalEvent(self._result(answer, True, None, "", assembly, raw_text, result))
-
-    def _fallback_answer(
-        self, question: str, lang: str, passages: Sequence[Passage], mode: str, decision: Answer
-    ) -> Answer:
-        """The extractive answer shown instead of the model's: ``decision`` (the extractive
-        answer, which decided whether to abstain) unless some passage holds sentences
-        addressed to the assistant; then the one taken from ``data_only`` passages (or
-        the abstention when nothing is left), with the passages as retrieved."""
-        cleaned = data_only(passages)
-        unchanged = len(cleaned) == len(passages) and all(
-            a is b for a, b in zip(cleaned, passages, strict=True)
-        )
-        if decision.abstained or unchanged:
-            return decision
-        answer = self.extractive.answer(question, lang, cleaned, mode)
-        return dataclasses.replace(answer, passages=tuple(passages))
 
     def _source(self, call: GatewayCall, streaming: bool) -> Iterator[TextDelta | GatewayResult]:
         if streaming:
