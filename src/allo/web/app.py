@@ -24,6 +24,7 @@ from allo.web.routers import (
     audit,
     chat_pages,
     conversations,
+    conversations_ws,
     documents,
     models,
     noc,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(noc.router)
     app.include_router(conversations.router)
+    app.include_router(conversations_ws.router)
     app.include_router(chat_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

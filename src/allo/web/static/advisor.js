@@ -1,11 +1,16 @@
 // The advisor desk: the queue with summaries, take a conversation, read it, reply. The
 // advisor token is kept in sessionStorage and sent as X-Advisor-Token. The queue and the
-// open conversation are polled. Everything shown is set with textContent, never innerHTML.
+// open conversation arrive live over the WebSocket /v1/advisor/ws (the token goes in its
+// first frame); while it cannot open, they are polled and the socket is tried again
+// later. Takes, replies and closes go over REST. Everything shown is set with
+// textContent, never innerHTML.
 (function () {
   "use strict";
   const TOKEN_KEY = "allo.advisor.token";
   const NAME_KEY = "allo.advisor.name";
   const POLL_MS = 1500;
+  const SOCKET_URL = window.location.origin.replace(/^http/, "ws") + "/v1/advisor/ws";
+  const TYPING_EVERY_MS = 2000;
 
   const loginForm = document.getElementById("login-form");
   const tokenInput = document.getElementById("advisor-token");
@@ -33,6 +38,12 @@
   let current = null; // the open conversation id
   let shownSeq = 0;
   let timer = null;
+  const labels = new Map(); // button payload -> label in the open conversation
+  let socket = null;
+  let socketReady = false;
+  let retryMs = 1000;
+  let retryTimer = null;
+  let typingSentAt = 0;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -151,12 +162,16 @@
 
   function turnText(turn) {
     const payload = turn.payload || {};
+    if (turn.role === "customer" && payload.payload !== undefined && labels.has(payload.payload)) {
+      return labels.get(payload.payload) + " (bouton)";
+    }
     if (turn.text) return turn.text;
     if (payload.kind === "buttons") {
+      for (const b of payload.buttons || []) labels.set(b.payload, b.label);
       return "Choix proposés : " + (payload.buttons || []).map((b) => b.label).join(" / ");
     }
     if (payload.kind === "handoff") return "Transfert vers un conseiller.";
-    if (payload.kind === "image") return "[image]";
+    if (payload.kind === "image") return "[image : " + (payload.alt || "illustration") + "]";
     return "";
   }
 
@@ -191,13 +206,16 @@
       return;
     }
     status.textContent = "";
+    if (current && current !== id) sendFrame({ type: "unwatch", conversation_id: current });
     current = id;
     shownSeq = 0;
+    labels.clear();
     turns.replaceChildren();
     panel.hidden = false;
     show(result.data);
+    sendFrame({ type: "watch", conversation_id: id, after: shownSeq });
     replyText.focus();
-    refreshQueue();
+    if (!socketReady) refreshQueue();
   }
 
   async function refreshConversation() {
@@ -230,26 +248,126 @@
       return;
     }
     show(result.data);
-    refreshQueue();
+    if (!socketReady) refreshQueue();
   });
 
+  replyText.addEventListener("input", () => {
+    const now = Date.now();
+    if (!current || now - typingSentAt < TYPING_EVERY_MS) return;
+    typingSentAt = now;
+    sendFrame({ type: "typing", conversation_id: current });
+  });
+
+  // -- live socket ----------------------------------------------------------------------
+  function sendFrame(frame) {
+    if (!socketReady) return false;
+    try {
+      socket.send(JSON.stringify(frame));
+      return true;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function connect() {
+    if (socket || !window.WebSocket || !stored(TOKEN_KEY)) return;
+    let ws;
+    try {
+      ws = new WebSocket(SOCKET_URL);
+    } catch (error) {
+      return; // polling goes on
+    }
+    socket = ws;
+    ws.addEventListener("open", () => {
+      const auth = { type: "auth", advisor_token: stored(TOKEN_KEY) };
+      if (stored(NAME_KEY)) auth.advisor_name = stored(NAME_KEY);
+      ws.send(JSON.stringify(auth));
+    });
+    ws.addEventListener("message", (event) => {
+      if (ws === socket) onFrame(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (ws === socket) onSocketClosed(event.code, event.reason || "");
+    });
+  }
+
+  function onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (error) {
+      return;
+    }
+    if (frame.type === "ready") {
+      socketReady = true;
+      retryMs = 1000;
+      stopTimer();
+      if (current) {
+        sendFrame({ type: "watch", conversation_id: current, after: shownSeq });
+        refreshConversation();
+      }
+    } else if (frame.type === "queue") {
+      renderQueue(frame.items);
+    } else if (frame.type === "turn" && frame.conversation_id === current) {
+      renderTurns([frame.turn]);
+    } else if (frame.type === "status" && frame.conversation_id === current) {
+      refreshConversation(); // the summary and status line, over REST
+    }
+  }
+
+  function onSocketClosed(code, reason) {
+    socket = null;
+    socketReady = false;
+    if (desk.hidden) return;
+    if (code === 1008) {
+      signOut(/ALLO_ADVISOR_TOKEN/.test(reason) ? "Accès conseiller non configuré sur le serveur." : "Jeton refusé.");
+      return;
+    }
+    startTimer(); // poll meanwhile
+    if (!retryTimer) {
+      retryTimer = window.setTimeout(() => {
+        retryTimer = null;
+        connect();
+      }, retryMs);
+      retryMs = Math.min(retryMs * 2, 30000);
+    }
+  }
+
+  function closeSocket() {
+    if (retryTimer) window.clearTimeout(retryTimer);
+    retryTimer = null;
+    const ws = socket;
+    socket = null;
+    socketReady = false;
+    if (ws) ws.close(1000);
+  }
   // -- sign in / out --------------------------------------------------------------------
   function tick() {
     refreshQueue();
     refreshConversation();
   }
 
+  function startTimer() {
+    if (!timer) timer = window.setInterval(tick, POLL_MS);
+  }
+
+  function stopTimer() {
+    if (timer) window.clearInterval(timer);
+    timer = null;
+  }
+
   function signIn() {
     loginForm.hidden = true;
     desk.hidden = false;
     tick();
-    if (!timer) timer = window.setInterval(tick, POLL_MS);
+    startTimer(); // until the socket is ready
+    connect();
   }
 
   function signOut(message) {
     store(TOKEN_KEY, "");
-    if (timer) window.clearInterval(timer);
-    timer = null;
+    stopTimer();
+    closeSocket();
     current = null;
     desk.hidden = true;
     panel.hidden = true;

@@ -2,9 +2,13 @@
 //   <script src="https://host/static/widget.js" defer></script>
 // It injects a floating "Une question ?" button and a chat panel, loads widget.css and
 // talks to /v1/conversations on the script's own origin. The conversation id and the
-// customer token are kept in sessionStorage, so a reload resumes the conversation; advisor
-// replies arrive by polling every 1.5 s. Everything shown is set with textContent, never
-// innerHTML, so text from customers, advisors or documents cannot run.
+// customer token are kept in sessionStorage, so a reload resumes the conversation.
+// Live updates (advisor replies, the advisor typing, other tabs) come over the WebSocket
+// /v1/conversations/{id}/ws, which also carries the messages; when it cannot open, the
+// widget polls every 1.5 s and posts over REST, and tries the socket again later. A
+// message keeps its id across both paths, so a retry is never processed twice.
+// Everything shown is set with textContent, never innerHTML, so text from customers,
+// advisors or documents cannot run.
 (function () {
   "use strict";
   if (window.__alloWidget) return;
@@ -15,6 +19,9 @@
   const ORIGIN = new URL(script ? script.src : "/", window.location.href).origin;
   const STORE_KEY = "allo.widget.conversation";
   const POLL_MS = 1500;
+  const SOCKET_URL = ORIGIN.replace(/^http/, "ws"); // https -> wss
+  const SOCKET_REPLY_MS = 20000; // then the message is sent again over REST (same id)
+  const ADVISOR_TYPING_MS = 5000;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -82,9 +89,17 @@
   let lastSeq = 0;
   const seen = new Set(); // turn seqs already shown
   const sentIds = new Set(); // message ids of this page's own messages (shown at once)
+  const labels = new Map(); // button payload -> label, to show past choices by their label
   let pending = 0;
   let pollTimer = null;
   let greeted = false;
+  let socket = null; // the WebSocket, while it is open or opening
+  let socketReady = false; // authenticated: messages may go through it
+  let retryMs = 1000;
+  let retryTimer = null;
+  const waiting = new Map(); // message id -> {resolve, reject, timer} of messages sent on it
+  let advisorTyping = false;
+  let advisorTypingTimer = null;
 
   function load() {
     try {
@@ -110,6 +125,7 @@
     seen.clear();
     save();
     stopPolling();
+    closeSocket();
   }
 
   // -- rendering ------------------------------------------------------------------------
@@ -162,8 +178,23 @@
     item.appendChild(box);
   }
 
+  function showImage(payload) {
+    const src = payload.url ? safeUrl(payload.url) : null;
+    if (!src || new URL(src).origin !== ORIGIN) return; // only the tutorial images route
+    const figure = el("figure", "allo-w-msg allo-w-bot allo-w-figure");
+    const image = el("img", "allo-w-img");
+    image.alt = String(payload.alt || "Illustration");
+    image.loading = "lazy";
+    image.addEventListener("load", scrollDown);
+    image.src = src;
+    figure.appendChild(image);
+    log.appendChild(figure);
+    scrollDown();
+  }
+
   function showButtons(buttons) {
     quick.replaceChildren();
+    for (const b of buttons) labels.set(b.payload, b.label);
     for (const b of buttons) {
       const button = el("button", "allo-w-reply", b.label);
       button.type = "button";
@@ -180,9 +211,12 @@
     const payload = turn.payload || {};
     if (turn.role === "customer") {
       if (turn.message_id && sentIds.has(turn.message_id)) return;
-      bubble("customer", turn.text);
+      // A button choice is stored as its payload: show the button's label instead.
+      const choice = payload.payload !== undefined ? labels.get(payload.payload) : undefined;
+      bubble("customer", choice || turn.text);
       quick.replaceChildren();
     } else if (turn.role === "advisor") {
+      setAdvisorTyping(false);
       bubble("advisor", turn.text, "Conseiller");
       quick.replaceChildren();
     } else if (payload.kind === "buttons") {
@@ -190,7 +224,7 @@
     } else if (payload.kind === "handoff") {
       note("Un conseiller va prendre la suite. Restez sur cette page, il vous répondra ici.");
     } else if (payload.kind === "image") {
-      /* tutorial illustrations are not served to the widget; the text says the same */
+      showImage(payload);
     } else if (turn.text) {
       const item = bubble("bot", turn.text);
       citations(item, payload.citations);
@@ -205,9 +239,18 @@
     }
   }
 
-  function setTyping(on) {
+  function showTyping() {
+    const on = pending > 0 || advisorTyping;
+    typing.setAttribute("aria-label", advisorTyping ? "Le conseiller écrit…" : "L'assistant écrit…");
     typing.hidden = !on;
     if (on) scrollDown();
+  }
+
+  function setAdvisorTyping(on) {
+    advisorTyping = on;
+    if (advisorTypingTimer) window.clearTimeout(advisorTypingTimer);
+    advisorTypingTimer = on ? window.setTimeout(() => setAdvisorTyping(false), ADVISOR_TYPING_MS) : null;
+    showTyping();
   }
 
   // -- API ------------------------------------------------------------------------------
@@ -234,7 +277,7 @@
     if (!result.ok) throw new Error("open failed");
     conversation = { id: result.data.conversation_id, token: result.data.customer_token };
     save();
-    startPolling();
+    goLive();
   }
 
   async function sendMessage(message, shown) {
@@ -245,11 +288,11 @@
     sentIds.add(messageId);
     bubble("customer", text);
     pending += 1;
-    setTyping(true);
+    showTyping();
     send.disabled = true;
     try {
       if (!conversation) await open();
-      let result = await post(messageId, message);
+      let result = await deliver(messageId, message);
       if (!result.ok && (result.status === 404 || result.status === 401)) {
         forget(); // the conversation is gone (server reset): start a new one
         await open();
@@ -272,7 +315,7 @@
       note("Le service ne répond pas. Vérifiez votre connexion et réessayez.");
     } finally {
       pending -= 1;
-      setTyping(pending > 0);
+      showTyping();
       send.disabled = false;
     }
   }
@@ -280,6 +323,137 @@
   function post(messageId, message) {
     const body = Object.assign({ message_id: messageId }, message);
     return api("POST", "/v1/conversations/" + encodeURIComponent(conversation.id) + "/messages", body);
+  }
+
+  // Over the socket when it is ready, else (or if it fails midway) over REST with the
+  // same message id: the server answers a repeated id with the stored reply.
+  async function deliver(messageId, message) {
+    if (socketReady) {
+      try {
+        return await viaSocket(messageId, message);
+      } catch (error) {
+        /* the socket closed or stayed silent: REST below */
+      }
+    }
+    return post(messageId, message);
+  }
+
+  const ERROR_STATUS = { ConversationConflict: 409, NotFoundError: 404 };
+
+  function viaSocket(messageId, message) {
+    return new Promise((resolve, reject) => {
+      const timer = window.setTimeout(() => {
+        waiting.delete(messageId);
+        reject(new Error("no reply on the socket"));
+      }, SOCKET_REPLY_MS);
+      waiting.set(messageId, { resolve: resolve, reject: reject, timer: timer });
+      try {
+        socket.send(JSON.stringify(Object.assign({ type: "message", message_id: messageId }, message)));
+      } catch (error) {
+        window.clearTimeout(timer);
+        waiting.delete(messageId);
+        reject(error);
+      }
+    });
+  }
+
+  function answered(messageId, result) {
+    const entry = waiting.get(messageId);
+    if (!entry) return;
+    waiting.delete(messageId);
+    window.clearTimeout(entry.timer);
+    entry.resolve(result);
+  }
+
+  // -- live socket ----------------------------------------------------------------------
+  function goLive() {
+    if (window.WebSocket) connect();
+    else startPolling();
+  }
+
+  function connect() {
+    if (!conversation || socket) return;
+    const conv = conversation;
+    let ws;
+    try {
+      ws = new WebSocket(SOCKET_URL + "/v1/conversations/" + encodeURIComponent(conv.id) + "/ws");
+    } catch (error) {
+      startPolling();
+      return;
+    }
+    socket = ws;
+    ws.addEventListener("open", () => {
+      // The token goes in the first frame: never in the URL, which servers log.
+      ws.send(JSON.stringify({ type: "auth", customer_token: conv.token, after: lastSeq }));
+    });
+    ws.addEventListener("message", (event) => {
+      if (ws === socket) onFrame(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (ws === socket) onSocketClosed(event.code);
+    });
+  }
+
+  function onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (error) {
+      return;
+    }
+    if (frame.type === "ready") {
+      socketReady = true;
+      retryMs = 1000;
+      stopPolling();
+      renderStatus(frame.status);
+    } else if (frame.type === "turn") {
+      renderTurn(frame.turn);
+    } else if (frame.type === "status") {
+      renderStatus(frame.status);
+    } else if (frame.type === "typing") {
+      setAdvisorTyping(true);
+    } else if (frame.type === "ack") {
+      answered(frame.message_id, { ok: true, status: 200, data: { turns: [], status: frame.status } });
+    } else if (frame.type === "error" && frame.message_id) {
+      const status = ERROR_STATUS[frame.error.type] || 422;
+      answered(frame.message_id, { ok: false, status: status, data: { error: frame.error } });
+    }
+  }
+
+  function dropSocket() {
+    socket = null;
+    socketReady = false;
+    for (const entry of waiting.values()) {
+      window.clearTimeout(entry.timer);
+      entry.reject(new Error("socket closed"));
+    }
+    waiting.clear();
+  }
+
+  function onSocketClosed(code) {
+    dropSocket();
+    if (!conversation) return;
+    startPolling(); // meanwhile, and for good if the socket never opens
+    if (code === 1008) {
+      poll(); // refused: REST tells whether the conversation is gone
+      return;
+    }
+    if (!retryTimer) {
+      retryTimer = window.setTimeout(() => {
+        retryTimer = null;
+        connect();
+      }, retryMs);
+      retryMs = Math.min(retryMs * 2, 30000);
+    }
+  }
+
+  function closeSocket() {
+    if (retryTimer) window.clearTimeout(retryTimer);
+    retryTimer = null;
+    const ws = socket;
+    dropSocket();
+    if (ws) ws.close(1000);
+    setAdvisorTyping(false);
   }
 
   async function poll() {
@@ -337,8 +511,11 @@
     document.body.appendChild(root);
     if (conversation) {
       greeted = true;
-      poll(); // resume: show the stored turns, then keep polling
-      startPolling();
+      if (window.WebSocket) connect(); // resume: the socket replays the stored turns
+      else {
+        poll(); // resume: show the stored turns, then keep polling
+        startPolling();
+      }
     }
   }
 
