@@ -14,9 +14,11 @@ the one source of truth, so turns go out in order, without duplicates, and nothi
 lost when events are dropped, reordered or coalesced.
 
 The hub lives in one process. With several Uvicorn workers (or several servers), a
-message posted to one worker would not wake the sockets held by another: such a
-deployment needs a broker in place of this hub (PostgreSQL ``LISTEN/NOTIFY``, Redis
-pub/sub or NATS carrying the same small hints), or sticky routing plus polling.
+message posted to one worker does not wake the sockets held by another; so that such a
+deployment stays correct, a socket with nothing to read for ``SAFETY_RESYNC_SECONDS``
+resynchronises anyway (one cheap store read): changes made through another process show
+within that delay. Instant delivery across processes would need a broker carrying the
+same small hints (PostgreSQL ``LISTEN/NOTIFY``, Redis pub/sub or NATS).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 __all__ = [
     "ADVISORS",
     "RESYNC",
+    "SAFETY_RESYNC_SECONDS",
     "LiveHub",
     "Subscription",
     "announce",
@@ -42,6 +45,9 @@ Event = Mapping[str, Any]
 ADVISORS = "advisors"
 #: what :meth:`Subscription.next_batch` returns after events were dropped for it
 RESYNC: Event = {"kind": "resync"}
+#: quiet seconds after which a subscriber resynchronises anyway (changes made by another
+#: worker process never reach this hub)
+SAFETY_RESYNC_SECONDS = 5.0
 #: events a subscriber may have pending before it must resynchronise
 DEFAULT_PENDING = 64
 
@@ -96,10 +102,14 @@ class Subscription:
     async def next_batch(self) -> list[Event]:
         """Wait for at least one event, then take every pending one.
 
-        After an overflow the batch is ``[RESYNC]``: some events were lost, so the
-        reader must look again at everything it follows.
+        After an overflow, or the hub's ``quiet`` seconds without any event, the batch is
+        ``[RESYNC]``: some events were lost (or made in another process), so the reader
+        must look again at everything it follows.
         """
-        first = await self._queue.get()
+        try:
+            first = await asyncio.wait_for(self._queue.get(), self._hub.quiet)
+        except TimeoutError:
+            return [RESYNC]
         batch = [first]
         while not self._queue.empty():
             batch.append(self._queue.get_nowait())
@@ -112,10 +122,15 @@ class Subscription:
 class LiveHub:
     """Topics and their subscribers, shared by the REST and WebSocket handlers."""
 
-    def __init__(self, max_pending: int = DEFAULT_PENDING) -> None:
+    def __init__(
+        self, max_pending: int = DEFAULT_PENDING, quiet: float | None = SAFETY_RESYNC_SECONDS
+    ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
+        if quiet is not None and quiet <= 0:
+            raise ValueError("quiet must be positive seconds, or None to wait for events only")
         self.max_pending = max_pending
+        self.quiet = quiet
         self._lock = threading.Lock()
         self._topics: dict[str, set[Subscription]] = {}
 

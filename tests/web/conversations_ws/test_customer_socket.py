@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from allo.assistant.handoff import AdvisorDesk
+from allo.web.live import LiveHub
 from allo.web.routers import conversations_ws
 from tests.web.conversations_ws.conftest import (
     ADVISOR,
@@ -208,3 +210,22 @@ def test_image_turns_link_to_the_served_image(client: TestClient, customer_socke
     assert image.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'none'" in image.headers["content-security-policy"]
     assert image.content.startswith(b"<svg")
+
+
+def test_a_change_made_by_another_worker_reaches_the_socket(
+    client: TestClient, customer_socket: Any
+) -> None:
+    # Another worker process writes to the same store; this process's hub hears nothing.
+    client.app.state.live = LiveHub(quiet=0.2)  # type: ignore[attr-defined]
+    cid, token = open_one(client)
+    ws = customer_socket(cid, token)
+    ws.send_json({"type": "message", "message_id": "m1", "seq": 1, "text": "un conseiller svp"})
+    receive_until(ws, "ack", message_id="m1")
+    bot = client.app.state.assistant  # type: ignore[attr-defined]
+    desk = AdvisorDesk(bot)
+    desk.take(cid, "Anne")  # straight to the store, no announcement
+    desk.reply(cid, "Anne", "Bonjour, ici Anne.")
+    shown = []
+    while not shown or shown[-1]["role"] != "advisor":
+        shown.append(receive_until(ws, "turn")[-1]["turn"])
+    assert shown[-1]["text"] == "Bonjour, ici Anne."

@@ -79,3 +79,15 @@ def test_announce_wakes_the_conversation_and_the_queue() -> None:
 def test_queue_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_pending"):
         LiveHub(max_pending=0)
+
+
+def test_a_quiet_subscriber_resynchronises_after_the_delay() -> None:
+    hub = LiveHub(quiet=0.05)  # changes made by another worker never reach this hub
+
+    async def scenario() -> list[object]:
+        subscription = hub.subscribe("t")
+        return await subscription.next_batch()
+
+    assert asyncio.run(scenario()) == [RESYNC]
+    with pytest.raises(ValueError, match="quiet"):
+        LiveHub(quiet=0)
