@@ -1,10 +1,15 @@
 """Learning which alarm types cause which, from alarm history alone.
 
 The model is a topological Hawkes process, the family THP belongs to (Cai et al., KDD
-2022); the numerics (features, EM, the search for each type's parents, the held-out
-score) are in :mod:`allo.noc.causal_fit`. Self-excitation (``i == j``) is always in the
-model: it absorbs the burstiness of each device so that it is not mistaken for a cause.
-The kept edges are finally made acyclic, strongest first.
+2022); the numerics (features, EM, the held-out score, the per-type parent searches) are
+in :mod:`allo.noc.causal_fit`, the search over whole graphs in
+:mod:`allo.noc.causal_search`. Self-excitation (``i == j``) is always in the model: it
+absorbs the burstiness of each device so that it is not mistaken for a cause.
+
+The default search (``hybrid``) keeps every pair of types that a pairwise BIC test links
+and points each the way a THP-style hill-climb over whole DAGs (add, delete, reverse)
+orders them; the per-type searches (``pairwise``, ``forward``, ``conditional``) make their
+kept edges acyclic strongest first instead.
 
 The graph keeps the fitted model (background rate of each type, excitation per hop of
 each edge and of each type by itself, the kernel's time constant) so that the correlation
@@ -26,6 +31,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import CorruptFileError, InvalidInputError
 from allo.noc import causal_fit as fit
 from allo.noc.causal_fit import Events
+from allo.noc.causal_search import FamilyScores, search_graph
 from allo.noc.topology import Topology
 
 
@@ -167,6 +173,9 @@ def _numeric_order(types: Sequence[str]) -> list[str]:
         return sorted(types)
 
 
+GRAPH_SEARCHES = ("hybrid", "dag")  # searches over whole graphs (allo.noc.causal_search)
+
+
 @dataclass(frozen=True, slots=True)
 class HawkesConfig:
     """Settings of the learner (see docs/noc.md for how the defaults were chosen)."""
@@ -177,7 +186,9 @@ class HawkesConfig:
     iterations: int = 150
     refit_iterations: int = 40
     simultaneous: bool = True  # alarms of the same second may excite each other
-    search: str = "pairwise"  # parent search: pairwise, forward (hill-climbing), conditional
+    # graph search: hybrid (pairwise links oriented by a DAG hill-climb), dag (the
+    # hill-climb alone, as THP), or a per-type parent search: pairwise, forward, conditional
+    search: str = "hybrid"
     select: bool = True  # choose decay and penalty among the candidates by held-out fit
     decay_candidates: tuple[float, ...] = (100.0, 300.0, 1000.0, 3000.0)
     penalty_candidates: tuple[float, ...] = (1.0, 2.0)
@@ -202,7 +213,11 @@ class HawkesLearner:
         started = time.perf_counter()
         events, types = _events(alarms, topology)
         cfg = self.config
+        if cfg.search not in GRAPH_SEARCHES + fit.SEARCHES:
+            known = ", ".join(GRAPH_SEARCHES + fit.SEARCHES)
+            raise InvalidInputError(f"unknown causal search {cfg.search!r}: use one of {known}")
         self.selection = []
+        kept: np.ndarray | None = None  # the best candidate's features, reused by the final fit
         if cfg.select and len(events.times):
             for decay in cfg.decay_candidates:
                 trial = replace(cfg, decay_seconds=decay, window_seconds=6 * decay)
@@ -210,12 +225,19 @@ class HawkesLearner:
                 for penalty in cfg.penalty_candidates:
                     trial = replace(trial, penalty=penalty)
                     score = _heldout(events, trial, x, cfg.train_share)
+                    if all(score > item[2] for item in self.selection):
+                        kept = x
                     self.selection.append((decay, penalty, score))
             decay, penalty, _ = max(self.selection, key=lambda item: item[2])
             cfg = replace(cfg, decay_seconds=decay, window_seconds=6 * decay, penalty=penalty)
-        x = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
-        fits = _fit_events(events, cfg, x)
-        graph = _graph(fits, events, types, cfg)
+        if kept is None:
+            kept = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
+        x = kept
+        if cfg.search in GRAPH_SEARCHES and len(events.times):
+            fits, dag = _search_events(events, cfg, x)
+            graph = _graph(fits, events, types, cfg, dag)
+        else:
+            graph = _graph(_fit_events(events, cfg, x), events, types, cfg)
         self.seconds = time.perf_counter() - started
         return graph
 
@@ -267,7 +289,9 @@ def _fit_events(
             effect,
             events.n_types,
             events.hops,
-            search=cfg.search,
+            # a whole-graph search is scored, for the held-out selection, by the pairwise
+            # model it starts from (the same links, without the orientation)
+            search=cfg.search if cfg.search in fit.SEARCHES else "pairwise",
             penalty=cfg.penalty,
             iterations=cfg.iterations,
             refit_iterations=cfg.refit_iterations,
@@ -275,9 +299,53 @@ def _fit_events(
     return fits
 
 
+def _search_events(
+    events: Events, cfg: HawkesConfig, x: np.ndarray
+) -> tuple[dict[int, fit.EffectFit], np.ndarray]:
+    """The whole-graph search, then each effect's model refitted with every type linked
+    to it (either direction: the correlation stage weighs alarms with the fitted model)."""
+    start, stop = float(events.times[0]), float(events.times[-1])
+    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, start, stop)
+    exposure = max(stop - start, 1.0) * events.n_devices
+    n, hops = events.n_types, events.hops
+    scores = FamilyScores(
+        {e: x[events.kinds == e] for e in range(n)},
+        comp,
+        exposure,
+        n,
+        hops,
+        cfg.penalty,
+        cfg.refit_iterations,
+    )
+    dag, gains = search_graph(scores, skeleton=cfg.search == "hybrid")
+    linked = dag | (gains > 0) if cfg.search == "hybrid" else dag
+    strength = np.maximum(gains, gains.T)
+    fits: dict[int, fit.EffectFit] = {}
+    for effect in range(n):
+        if not scores.fitted(effect):
+            continue
+        causes = [int(c) for c in np.flatnonzero(linked[:, effect])]
+        mask = np.zeros(n * hops, dtype=bool)
+        for t in (effect, *causes):
+            mask[t * hops : (t + 1) * hops] = True
+        mu, alpha, loglik = fit.em(
+            scores.rows[effect][:, mask], comp[mask], exposure, cfg.iterations
+        )
+        full = np.zeros(n * hops)
+        full[mask] = alpha
+        parents = {c: max(float(strength[c, effect]), 1e-6) for c in causes}
+        fits[effect] = fit.EffectFit(parents, mu, full, loglik)
+    return fits, dag
+
+
 def _graph(
-    fits: dict[int, fit.EffectFit], events: Events, types: list[str], cfg: HawkesConfig
+    fits: dict[int, fit.EffectFit],
+    events: Events,
+    types: list[str],
+    cfg: HawkesConfig,
+    dag: np.ndarray | None = None,
 ) -> CausalGraph:
+    """The graph of ``fits``: ``dag``'s edges, or the fits' parents made acyclic."""
     n, hops = events.n_types, events.hops
     strengths = np.zeros((n, n))
     alphas = np.zeros((n, n, hops))
@@ -285,9 +353,17 @@ def _graph(
         alphas[:, effect, :] = model.alpha.reshape(n, hops)
         for cause, strength in model.parents.items():
             strengths[cause, effect] = strength
+    if dag is None:
+        edges = _acyclic(strengths, alphas, types, cfg.decay_seconds)
+    else:
+        edges = [
+            _edge(types, c, e, strengths, alphas, cfg.decay_seconds)
+            for c, e in sorted(zip(*np.nonzero(dag), strict=True), key=lambda p: -strengths[p])
+        ]
     return CausalGraph(
         tuple(types),
-        tuple(_acyclic(strengths, alphas, types, cfg.decay_seconds)),
+        tuple(edges),
+        method="topological-hawkes-em" if dag is None else f"topological-hawkes-{cfg.search}",
         parameters={
             "decay_seconds": cfg.decay_seconds,
             "window_seconds": cfg.window_seconds,

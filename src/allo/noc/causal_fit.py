@@ -6,11 +6,12 @@ An alarm of type ``j`` on device ``d`` arrives with intensity
                                                      exp(-(t - t_s) / decay)
 
 where ``h`` is 0 (same device) or 1 (adjacent device, when a topology is given). The
-log-likelihood separates by effect type, so each type's parents are searched on their own
-(this is THP's hill-climbing, Cai et al. 2022, restricted to one target at a time, which
-is exact when no acyclicity constraint couples the targets). Three searches are offered:
+log-likelihood separates by effect type, so each type's parents can be searched on their
+own (THP's hill-climbing, Cai et al. 2022, restricted to one target at a time, which is
+exact when no acyclicity constraint couples the targets; the search over whole acyclic
+graphs is in :mod:`allo.noc.causal_search`). Three per-type searches are offered:
 
-- ``forward`` (the default): hill-climbing on BIC, starting from self-excitation alone,
+- ``forward``: hill-climbing on BIC, starting from self-excitation alone,
   adding the cause that gains most log-likelihood and dropping any that no longer pays
   for its parameters, until nothing changes; each kept parent is then scored by what the
   final model loses without it.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_EVENTS = 5  # fewer alarms of a type: no excitation fitted (a Poisson rate only)
+SEARCHES = ("pairwise", "forward", "conditional")  # the per-type parent searches
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,10 @@ def features(events: Events, decay: float, window: float, simultaneous: bool) ->
     n = len(times)
     width = events.n_types * hops
     flat = np.zeros(n * width)
+    # (index, weight) pairs are pooled and added in a few large bincounts: one bincount
+    # per device would sweep the whole ``n * width`` array each time
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pooled = 0
     by_device = [np.flatnonzero(where == d) for d in range(events.n_devices)]
     for device in range(events.n_devices):
         targets = by_device[device]
@@ -110,9 +116,23 @@ def features(events: Events, decay: float, window: float, simultaneous: bool) ->
                 mask = picked != target
                 picked, target = picked[mask], target[mask]
             weight = np.exp(-beta * (times[target] - times[picked]))
-            index = target * width + kinds[picked] * hops + hop
-            flat += np.bincount(index, weights=weight, minlength=n * width)
+            pending.append((target * width + kinds[picked] * hops + hop, weight))
+            pooled += len(weight)
+            if pooled > _POOL:
+                flat += _pooled_sum(pending, n * width)
+                pending, pooled = [], 0
+    if pending:
+        flat += _pooled_sum(pending, n * width)
     return flat.reshape(n, width)
+
+
+_POOL = 4_000_000  # pairs held before they are added up (about 100 MB)
+
+
+def _pooled_sum(pending: list[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
+    index = np.concatenate([i for i, _ in pending])
+    weights = np.concatenate([w for _, w in pending])
+    return np.bincount(index, weights=weights, minlength=size)
 
 
 def compensator(
