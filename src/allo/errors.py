@@ -95,6 +95,10 @@ class StorageError(RuntimeFailure):
     """The store could not be read or written."""
 
 
+class BrokerError(RuntimeFailure):
+    """The stream broker is unreachable, refuses us, or is in a state we cannot use."""
+
+
 class ModelError(RuntimeFailure):
     """A model could not be loaded or run."""
 

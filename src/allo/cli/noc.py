@@ -380,3 +380,8 @@ def causal(
         print(json.dumps(scores))
         return
     console.print("  ".join(f"{k}={v}" for k, v in scores.items()), highlight=False)
+
+
+from allo.cli import noc_broker  # noqa: E402 - the broker commands (publish, consume)
+
+noc_broker.register(app)

@@ -1,0 +1,279 @@
+"""Streaming through Redis Streams: N consumer processes, one per topology region (issue 5).
+
+    python benchmarks/noc_broker.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
+        [--repeat 10] [--partitions 2] [--rate 10000] [--graph GRAPH] [--json]
+
+The set replayed ``--repeat`` times (each copy shifted in time, with its own ids) is
+published by an in-process :class:`~allo.noc.broker.AlarmPublisher` to a fresh
+``redis-server`` on loopback, paced at ``--rate`` alarms per second (``0``: as fast as
+possible), while ``--partitions`` ``allo noc consume`` processes (real processes, each with
+its own SQLite file unless ``--shared-database``) ingest them. Figures:
+
+- ``stream_alarms_per_second``: alarms / (last engine commit - first XADD), so published
+  to all committed; at a paced rate it can be no more than that rate;
+- ``stream_p50_ms``, ``stream_p99_ms``: per alarm, from its XADD (the millisecond in its
+  entry id) to the end of the engine commit that contains it, merged over all consumers;
+- ``stream_per_partition``: the load each region got (regions balanced by device count,
+  or by alarms with ``--balance-by-alarms``); ``partition_cut_share``: the share of
+  topology links whose ends are in different regions.
+
+:func:`measure` is the function the throughput benchmark can call with its own alarms.
+Needs Debian's ``redis-server`` and ``pip install 'allo[broker]'``. Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from allo.domain.alarms import Alarm  # noqa: E402
+from allo.noc.broker import (  # noqa: E402
+    AlarmPublisher,
+    LatencyHistogram,
+    StreamKeys,
+    connect,
+    partition_topology,
+)
+from allo.noc.broker.streams import GROUP  # noqa: E402
+from allo.noc.causal import CausalGraph, HawkesLearner  # noqa: E402
+from allo.noc.sources import CsvSource  # noqa: E402
+from allo.noc.topology import Topology  # noqa: E402
+from allo.testing.redis import RedisServer  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "data" / "alarms" / "pcic2021-24V_439N_Microwave"
+
+
+def copies(path: Path, repeat: int) -> list[Alarm]:
+    """The file read ``repeat`` times, copy ``k`` shifted after the previous one."""
+    base = list(CsvSource(path))
+    times = [a.raised_at for a in base if math.isfinite(a.raised_at)]
+    span = max(times) - min(times) + 86400.0
+    out: list[Alarm] = []
+    for k in range(repeat):
+        shift = k * span
+        out.extend(
+            replace(
+                a,
+                id=f"{k}-{a.id}",
+                raised_at=a.raised_at + shift,
+                cleared_at=None if a.cleared_at is None else a.cleared_at + shift,
+                row=a.row + k * 1_000_000,
+            )
+            for a in base
+        )
+    return out
+
+
+def _wait_for_consumers(client: Any, keys: StreamKeys, partitions: int, seconds: float) -> None:
+    """Until each partition's consumer has registered with its group (it is reading)."""
+    import redis
+
+    deadline = time.monotonic() + seconds
+    waiting = set(range(partitions))
+    while waiting and time.monotonic() < deadline:
+        for partition in list(waiting):
+            try:
+                names = [
+                    c["name"] for c in client.xinfo_consumers(keys.partition(partition), GROUP)
+                ]
+            except redis.ResponseError:  # stream or group not created yet
+                continue
+            if f"partition-{partition}".encode() in names:
+                waiting.discard(partition)
+        time.sleep(0.05)
+    if waiting:
+        raise RuntimeError(f"consumers of partitions {sorted(waiting)} did not start")
+
+
+def _settled(client: Any, keys: StreamKeys, partitions: int) -> bool:
+    for partition in range(partitions):
+        for group in client.xinfo_groups(keys.partition(partition)):
+            if group["lag"] != 0 or group["pending"] != 0:
+                return False
+    return True
+
+
+def measure(
+    alarms: list[Alarm],
+    partitions: int,
+    graph_path: Path,
+    topology_path: Path | None,
+    folder: Path,
+    *,
+    rate: float | None = 10_000.0,
+    count: int = 500,
+    shared_database: bool = False,
+    balance_by_alarms: bool = False,
+    timeout: float = 1800.0,
+) -> dict[str, object]:
+    """Publish ``alarms`` through a fresh Redis to ``partitions`` consumer processes and
+    return the streaming figures (see the module docstring)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(folder / "redis")
+    server.start()
+    consumers: list[subprocess.Popen[str]] = []
+    try:
+        keys = StreamKeys()
+        client = connect(server.url)
+        topology = Topology.load(topology_path) if topology_path else None
+        weights = None
+        if balance_by_alarms:  # the regions' alarm volume, as `publish --balance-by` does
+            weights = {}
+            for alarm in alarms:
+                weights[alarm.device] = weights.get(alarm.device, 1.0) + 1.0
+        split = partition_topology(topology, partitions, weights=weights)
+        common = ["--partitions", str(partitions), "--redis", server.url]
+        if topology_path:
+            common += ["--topology", str(topology_path)]
+        for partition in range(partitions):
+            database = folder / ("allo.db" if shared_database else f"partition-{partition}.db")
+            env = {
+                **os.environ,
+                "ALLO_DATA_DIR": str(folder / "data"),
+                "ALLO_DATABASE_URL": f"sqlite:///{database}",
+                "ALLO_EMBEDDER": "fake",
+            }
+            command = [sys.executable, "-m", "allo.cli", "noc", "consume", *common]
+            command += ["--partition", str(partition), "--graph", str(graph_path)]
+            command += ["--count", str(count), "--latency-histogram", "--json"]
+            consumers.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=(folder / f"consumer-{partition}.log").open("w"),
+                    text=True,
+                )
+            )
+        _wait_for_consumers(client, keys, partitions, 120)
+        publisher = AlarmPublisher(client, split, keys=keys)
+        report = publisher.publish(alarms, rate=rate)
+        deadline = time.monotonic() + timeout
+        while not _settled(client, keys, partitions):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the consumers did not catch up in time")
+            time.sleep(0.02)
+        summaries = []
+        for process in consumers:
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise RuntimeError(f"a consumer failed, see {folder}/consumer-*.log")
+            summaries.append(json.loads(out))
+        client.close()
+    finally:
+        for process in consumers:
+            if process.poll() is None:
+                process.kill()
+        server.stop()
+    latency = LatencyHistogram()
+    for summary in summaries:
+        latency.merge(LatencyHistogram.from_json(summary["latency"]))
+    assert report.first_sent is not None
+    last = max(s["last_commit"] for s in summaries if s["last_commit"] is not None)
+    seconds = last - report.first_sent
+    accepted = sum(s["accepted"] for s in summaries)
+    return {
+        "stream_via": "redis-streams",
+        "stream_partitions": partitions,
+        "stream_target_rate": rate,
+        "stream_alarms": len(alarms),
+        "stream_accepted": accepted,
+        "stream_dead_letters": sum(s["dead_letters"] for s in summaries),
+        "stream_alarms_per_second": round(len(alarms) / seconds, 1),
+        "stream_p50_ms": latency.percentile(0.50),
+        "stream_p99_ms": latency.percentile(0.99),
+        "stream_max_ms": round(latency.max_ms, 2),
+        "stream_publish_seconds": round(report.seconds, 2),
+        "stream_seconds": round(seconds, 2),
+        "stream_per_partition": report.per_partition,
+        "stream_batches": sum(s["batches"] for s in summaries),
+        "stream_shared_database": shared_database,
+        "stream_balanced_by_alarms": balance_by_alarms,
+        "partition_cut_share": (
+            round(split.quality(topology).cut_share, 4) if topology is not None else None
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument(
+        "--rate", type=float, default=10_000.0, help="alarms per second; 0: as fast as possible"
+    )
+    parser.add_argument("--count", type=int, default=500, help="entries per consumer read")
+    parser.add_argument("--limit", type=int, default=0, help="publish only the first N alarms")
+    parser.add_argument("--shared-database", action="store_true")
+    parser.add_argument(
+        "--balance-by-alarms",
+        action="store_true",
+        help="balance regions by their alarms in the published set, not by device count",
+    )
+    parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is not installed: apt-get install -y redis-server")
+
+    path = args.data / "Alarm.csv"
+    topology_path = args.data / "Topology.npy"
+    folder = Path(tempfile.mkdtemp(prefix="noc-broker-bench-"))
+    try:
+        figures: dict[str, object] = {
+            "set": args.data.name,
+            "repeat": args.repeat,
+            "cpus": os.cpu_count(),
+        }
+        if args.graph:
+            graph_path = args.graph
+        else:
+            started = time.perf_counter()
+            topology = Topology.load(topology_path) if topology_path.is_file() else None
+            graph = HawkesLearner().learn(list(CsvSource(path)), topology)
+            graph_path = folder / "graph.json"
+            CausalGraph.save(graph, graph_path)
+            figures["learn_seconds"] = round(time.perf_counter() - started, 2)
+        alarms = copies(path, args.repeat)
+        if args.limit:
+            alarms = alarms[: args.limit]
+        figures.update(
+            measure(
+                alarms,
+                args.partitions,
+                graph_path,
+                topology_path if topology_path.is_file() else None,
+                folder / "run",
+                rate=args.rate or None,
+                count=args.count,
+                shared_database=args.shared_database,
+                balance_by_alarms=args.balance_by_alarms,
+            )
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:28} {value}")
+
+
+if __name__ == "__main__":
+    main()

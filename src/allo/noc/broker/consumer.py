@@ -1,0 +1,351 @@
+"""One engine process per partition, fed by a Redis consumer group.
+
+The loop of :class:`PartitionConsumer` is the whole delivery guarantee:
+
+1. ``XREADGROUP GROUP allo-noc <consumer> COUNT n BLOCK ms STREAMS <prefix>:<p> >``;
+2. decode the entries; those that are not alarms go to the dead-letter stream;
+3. ``engine.ingest(alarms)``: one transaction of the engine's store (its commit);
+4. only then ``XACK`` the entries (and add the dead letters, in the same ``MULTI``).
+
+A ``kill -9`` before 3 commits leaves the entries pending: they are read again. A kill
+between 3 and 4 also leaves them pending; they are read again and the engine, which keys
+alarms by id, counts them as already stored: nothing lost, nothing counted twice. So on
+start, before reading new entries, the consumer takes over every pending entry of the
+group (``XAUTOCLAIM``, in case a consumer of another name owned some) and reads its own
+pending list from the start (``XREADGROUP ... 0``).
+
+The latency of an alarm is measured from its ``XADD`` (the millisecond in its entry id,
+set by Redis) to the end of the engine commit that contains it; it assumes the broker's
+and the consumer's clocks agree (the same host, or NTP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from allo.domain.alarms import Alarm
+from allo.errors import BrokerError, InvalidInputError
+from allo.noc.broker.codec import MalformedEntry, decode_alarm, entry_fields
+from allo.noc.broker.latency import LatencyHistogram
+from allo.noc.broker.streams import (
+    GROUP,
+    Layout,
+    StreamKeys,
+    ensure_group,
+    partition_mismatch,
+)
+from allo.noc.engine import NocEngine
+
+log = logging.getLogger(__name__)
+
+DEAD_MAXLEN = 100_000
+Entry = tuple[Any, Any]  # (entry id, fields) as redis-py returns them
+
+
+def engine_stream(partition: int, prefix: str = "region") -> str:
+    """The engine's stream name for a partition (incident ids start with it)."""
+    return f"{prefix}.{partition}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def entry_millis(entry_id: str) -> int | None:
+    """The millisecond part of an entry id (``<ms>-<seq>``): when Redis added it."""
+    head = entry_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+@dataclass
+class ConsumerReport:
+    """What a consumer did since it started (printed as JSON on shutdown)."""
+
+    partition: int
+    stream: str
+    entries: int = 0
+    accepted: int = 0
+    already_stored: int = 0
+    dead_letters: int = 0
+    recovered_entries: int = 0  # pending at start, read again
+    engine_recovered: int = 0  # alarms of open incidents rebuilt by the engine's warm-up
+    batches: int = 0
+    broker_outages: int = 0  # times Redis went away and came back (or not)
+    first_commit: float | None = None
+    last_commit: float | None = None
+    dead_reasons: Counter[str] = field(default_factory=Counter)
+    dead_examples: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def dead(self, entry_id: str, reason: str) -> None:
+        self.dead_letters += 1
+        self.dead_reasons[reason.split(":", 1)[0][:60]] += 1
+        if len(self.dead_examples) < 5:
+            self.dead_examples.append(f"{entry_id}: {reason[:200]}")
+
+    def to_json(self, *, buckets: bool = False) -> dict[str, object]:
+        latency = self.latency.to_json()
+        if not buckets:
+            latency.pop("buckets")
+        return {
+            "partition": self.partition,
+            "stream": self.stream,
+            "entries": self.entries,
+            "accepted": self.accepted,
+            "already_stored": self.already_stored,
+            "dead_letters": self.dead_letters,
+            "dead_reasons": dict(self.dead_reasons),
+            "dead_examples": self.dead_examples,
+            "recovered_entries": self.recovered_entries,
+            "engine_recovered": self.engine_recovered,
+            "batches": self.batches,
+            "broker_outages": self.broker_outages,
+            "first_commit": self.first_commit,
+            "last_commit": self.last_commit,
+            "latency": latency,
+            "warnings": self.warnings,
+        }
+
+
+class PartitionConsumer:
+    """Feeds one partition's stream into its own engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: Any,
+        engine: NocEngine,
+        partition: int,
+        partitions: int,
+        *,
+        keys: StreamKeys | None = None,
+        consumer: str | None = None,
+        count: int = 500,
+        block_ms: int = 500,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if not 0 <= partition < partitions:
+            raise ValueError(f"partition {partition} is not in 0..{partitions - 1}")
+        self.client = client
+        self.engine = engine
+        self.partition = partition
+        self.partitions = partitions
+        self.keys = keys or StreamKeys()
+        self.key = self.keys.partition(partition)
+        self.consumer = consumer or f"partition-{partition}"
+        self.count = count
+        self.block_ms = block_ms
+        self._wall = wall
+        self.report = ConsumerReport(partition, engine.stream)
+
+    # -- start -----------------------------------------------------------------------------
+
+    def start(self, digest: str | None = None) -> None:
+        """Check the layout, create the group, warm the engine up (one process at a time,
+        so that a fresh database is migrated once) and re-read what was left pending."""
+        found = Layout.read(self.client, self.keys)
+        if found is not None and found.partitions != self.partitions:
+            raise InvalidInputError(partition_mismatch(found, self.partitions, self.keys))
+        if found is not None and digest is not None and found.digest != digest:
+            self.report.warnings.append(
+                "the publisher's partition map differs from the one this consumer computes "
+                "from its topology (another --topology, or --balance-by on the publisher): "
+                "check that both use the same topology file"
+            )
+        ensure_group(self.client, self.key)
+        self._warm_up()
+        self.report.engine_recovered = self.engine.recovered
+        self._claim_orphans()
+        self.recover()
+
+    def _warm_up(self) -> None:
+        """The engine's warm-up under a Redis lock: consumers starting together on a fresh
+        database would otherwise race to create its schema. The lock expires by itself
+        (a consumer killed while holding it delays the others by a minute at most)."""
+        import redis
+
+        lock = self.client.lock(self.keys.warm_up_lock, timeout=60, blocking_timeout=600)
+        if not lock.acquire():
+            raise BrokerError(
+                f"waited 10 minutes for {self.keys.warm_up_lock!r}, held by another consumer "
+                "warming up: check the other consumers' logs, then start this one again",
+                retryable=True,
+            )
+        try:
+            self.engine.warm_up()
+        finally:
+            with suppress(redis.exceptions.LockError):  # expired during a long warm-up: harmless
+                lock.release()
+
+    def _claim_orphans(self) -> None:
+        """Take over entries pending for other consumer names of the group (one process
+        owns a partition, so any pending entry of its stream is this process's work)."""
+        import redis
+
+        cursor: Any = "0-0"
+        while True:
+            try:
+                reply = self.client.xautoclaim(
+                    self.key, GROUP, self.consumer, min_idle_time=0, start_id=cursor, count=1000
+                )
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise BrokerError(
+                    f"lost Redis while taking over pending entries of {self.key}: start the "
+                    "consumer again once Redis is back",
+                    retryable=True,
+                ) from exc
+            cursor = reply[0]
+            if _text(cursor) == "0-0":
+                return
+
+    def recover(self) -> int:
+        """Process this consumer's pending entries, oldest first; returns how many."""
+        done = 0
+        last = "0"
+        while True:
+            entries = self._read(last, block=False)
+            if not entries:
+                return done
+            self._handle(entries)
+            done += len(entries)
+            self.report.recovered_entries += len(entries)
+            last = _text(entries[-1][0])
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def poll(self, block: bool = True) -> int:
+        """Read and handle one batch of new entries; returns how many were handled."""
+        entries = self._read(">", block=block)
+        if entries:
+            self._handle(entries)
+        return len(entries)
+
+    def run(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        retry_seconds: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.monotonic,
+    ) -> ConsumerReport:
+        """Poll until ``should_stop()`` (checked between batches, so a clean shutdown never
+        cuts a batch in half). When Redis goes away, wait for it (with back-off) for up to
+        ``retry_seconds``, then read the pending entries again before going on: the batch
+        whose acknowledgement was lost is skipped by the engine, not counted twice."""
+        failing_since: float | None = None
+        delay = 0.2
+        while not should_stop():
+            try:
+                if failing_since is not None:
+                    self.recover()
+                self.poll()
+            except BrokerError as exc:
+                if not exc.retryable:
+                    raise
+                if failing_since is None:
+                    failing_since = now()
+                    self.report.broker_outages += 1
+                    log.warning("partition %s: %s; waiting for Redis", self.partition, exc)
+                elif now() - failing_since > retry_seconds:
+                    raise
+                sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if failing_since is not None:
+                log.warning("partition %s: Redis is back", self.partition)
+            failing_since = None
+            delay = 0.2
+        return self.report
+
+    def _read(self, cursor: str, *, block: bool) -> list[Entry]:
+        import redis
+
+        try:
+            reply = self.client.xreadgroup(
+                GROUP,
+                self.consumer,
+                {self.key: cursor},
+                count=self.count,
+                block=self.block_ms if block else None,
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BrokerError(
+                f"lost Redis while reading {self.key} ({type(exc).__name__}): restart the "
+                "consumer once Redis is back; unacknowledged alarms will be read again",
+                retryable=True,
+            ) from exc
+        except redis.ResponseError as exc:
+            raise BrokerError(
+                f"Redis refused to read {self.key} for group {GROUP!r} ({exc}): was the "
+                "stream or its group deleted? Start the consumer again to recreate them",
+                retryable=False,
+            ) from exc
+        if not reply:
+            return []
+        return list(reply[0][1])
+
+    def _handle(self, entries: list[Entry]) -> None:
+        """Decode, commit to the engine, then acknowledge (see the module docstring)."""
+        import redis
+
+        alarms: list[Alarm] = []
+        dead: list[dict[str, str]] = []
+        ids: list[str] = []
+        for raw_id, fields in entries:
+            entry_id = _text(raw_id)
+            ids.append(entry_id)
+            try:
+                alarms.append(decode_alarm(fields, f"{self.key}:{entry_id}"))
+            except MalformedEntry as exc:
+                self.report.dead(entry_id, str(exc))
+                dead.append(
+                    {
+                        "stream": self.key,
+                        "entry": entry_id,
+                        "partition": str(self.partition),
+                        "reason": str(exc),
+                        "fields": json.dumps(entry_fields(fields), ensure_ascii=False)[:65536],
+                        "at": f"{self._wall():.3f}",
+                    }
+                )
+        if alarms:
+            result = self.engine.ingest(alarms, source="broker")
+            self.report.accepted += result.accepted
+            self.report.already_stored += result.already_stored
+        committed = self._wall()
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            for letter in dead:
+                pipe.xadd(self.keys.dead, letter, maxlen=DEAD_MAXLEN, approximate=True)
+            pipe.xack(self.key, GROUP, *ids)
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BrokerError(
+                f"lost Redis before acknowledging {len(ids)} entries of {self.key}: they "
+                "stay pending and are read again at the next start (the engine skips "
+                "those it already stored)",
+                retryable=True,
+            ) from exc
+        if dead:
+            log.warning(
+                "partition %s: %d stream entries are not alarms, kept in %s",
+                self.partition,
+                len(dead),
+                self.keys.dead,
+            )
+        self.report.entries += len(entries)
+        self.report.batches += 1
+        if self.report.first_commit is None:
+            self.report.first_commit = committed
+        self.report.last_commit = committed
+        for entry_id in ids:
+            millis = entry_millis(entry_id)
+            if millis is not None:
+                self.report.latency.add(committed * 1000.0 - millis)
