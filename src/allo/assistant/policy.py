@@ -9,7 +9,11 @@ messages to show. In order:
    frustration (a small French lexicon, capitals, "!!!") -> **handoff**;
 2. a tutorial is running: a button payload or an answer goes to it, unless the message is
    a clear topic change or correction (another confident intent that triggers another
-   tutorial, e.g. "en fait c'est pour ma facture") -> the other tutorial starts;
+   tutorial and is no valid answer to the pending question, or an in-scope intent after
+   "en fait", "plutôt"..., e.g. "en fait c'est pour ma facture") -> the other tutorial
+   starts; a digression that is no valid answer (thanks, or a question the knowledge
+   base answers; "au fait..." announces one even when it names another topic) gets its
+   reply, then the pending question again, the tutorial unchanged;
 3. an intent that triggers a tutorial -> the tutorial starts;
 4. greetings and thanks -> a short reply;
 5. anything else -> a cited answer from the knowledge base; an abstention offers an
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -48,8 +52,8 @@ ADVISOR_INTENT = "conseiller"
 MAX_FAILURES = 2
 
 _HUMAN = re.compile(
-    r"\b(conseill[eè]re?s?|humains?|agent|operat(eur|rice)|quelqu'?un de reel|"
-    r"vraie? personne|advisor|human|real person)\b"
+    r"\b(conseill[eè]re?s?|humains?|agent|quelqu'?un de reel|vraie? personne|"
+    r"(parler|passer) (a|avec) (un|une) operat(eur|rice)|advisor|human|real person)\b"
 )
 _CORRECTION = re.compile(
     r"\b(en fait|finalement|plutot|je voulais dire|je me suis trompe|non c'?est pour|"
@@ -92,6 +96,20 @@ _SWITCH_TEXT = {
     "fr": "D'accord, parlons plutôt de cela.",
     "en": "All right, let us talk about that instead.",
 }
+_RESUME_TEXT = {
+    "fr": "Reprenons le guide là où nous en étions :",
+    "en": "Let us go back to the guide where we left it:",
+}
+#: words that announce a question aside ("by the way"), accents removed
+_ASIDE = re.compile(
+    r"\b(au fait|au passage|par ailleurs|petite question|autre question|une question|"
+    r"by the way|btw|quick question)\b"
+)
+#: a question rather than an answer to the pending step (accents removed, lower case)
+_QUESTION = re.compile(
+    r"\?|^(comment|pourquoi|quel(le)?s?|ou|combien|quand|est-ce|qu'?est-ce|puis-je|"
+    r"peut-on|faut-il|how|what|why|where|when|which|can|do|does|is|are)\b"
+)
 _ADVISOR_LABEL = {"fr": "Parler à un conseiller", "en": "Talk to an advisor"}
 
 
@@ -262,6 +280,14 @@ class Decision:
     ]
     intent: str | None = None
     language: str = "fr"
+    #: the tutorial this message ran in (started, continued or switched to), if any
+    tutorial_id: str | None = None
+    #: where that tutorial stands: the pending question, or its last step if it ended
+    step_id: str | None = None
+    #: whether the knowledge base had no answer (offered an advisor or handed over)
+    abstained: bool = False
+    #: how the message was understood (``None`` for a button payload)
+    understanding: Understanding | None = None
 
     @property
     def handoff(self) -> HandoffSummary | None:
@@ -319,6 +345,10 @@ class DialoguePolicy:
         if not text.strip():
             raise InvalidInputError("the message is empty; type a question or choose a button")
         understood = self.understander.understand(text, today)
+        return replace(self._route(state, text, understood), understanding=understood)
+
+    def _route(self, state: DialogueState, text: str, understood: Understanding) -> Decision:
+        """Steps 1 to 5 of the module docstring for a typed message."""
         lang = "en" if understood.language == "en" else "fr"
         state.language = lang
         for entity in understood.entities:
@@ -326,8 +356,8 @@ class DialoguePolicy:
         confident = understood.intent != "oos" and understood.score >= self.switch_min_score
         if state.first_request is None and understood.intent not in _GREETINGS:
             state.first_request = text
-        if confident:
-            state.last_intent = understood.intent
+        if confident and understood.intent not in (ADVISOR_INTENT, *_GREETINGS):
+            state.last_intent = understood.intent  # what the customer wants, for the advisor
         # 1. a human asked for, or strong frustration
         anger = frustration(text)
         state.irritation += anger
@@ -342,12 +372,23 @@ class DialoguePolicy:
             other = tutorial is not None and tutorial.id != running.tutorial_id
             corrected = bool(_CORRECTION.search(_plain(text)))
             in_scope = understood.intent != "oos"
+            accepted = self.tutorials.accepts(running, text, understood.entities)
+            # "au fait, ...?" announces a question aside, not a new topic
+            aside_first = not accepted and not corrected and bool(_ASIDE.search(_plain(text)))
+            if aside_first:
+                aside = self._digression(state, running, text, understood, confident, lang)
+                if aside is not None:
+                    return aside
             if (
                 other
                 and tutorial is not None
-                and ((confident and not self._is_answer(running, text)) or (corrected and in_scope))
+                and ((confident and not accepted) or (corrected and in_scope))
             ):
                 return self._start(state, tutorial.id, understood, switched=True)
+            if not accepted and not aside_first:
+                aside = self._digression(state, running, text, understood, confident, lang)
+                if aside is not None:
+                    return aside
             return self._advance(state, running, text, understood)
         # 3. a tutorial for the intent
         if tutorial is not None and understood.intent != "oos":
@@ -371,16 +412,40 @@ class DialoguePolicy:
             f"button {payload!r} belongs to no running tutorial; type your question instead"
         )
 
-    def _is_answer(self, running: TutorialState, text: str) -> bool:
-        """Whether the text is exactly one of the pending question's buttons."""
-        tutorial = self.tutorials.tutorial(running.tutorial_id)
-        step = tutorial.step(running.step_id) if running.step_id else None
-        buttons = getattr(step, "buttons", None) or []
-        said = _plain(text)
-        return any(
-            said in {_plain(b.label.fr), _plain(b.label.en or ""), _plain(b.payload)}
-            for b in buttons
-        )
+    def _digression(
+        self,
+        state: DialogueState,
+        running: TutorialState,
+        text: str,
+        understood: Understanding,
+        confident: bool,
+        lang: str,
+    ) -> Decision | None:
+        """Thanks or a question aside mid-tutorial: a reply, then the pending question again.
+
+        ``None`` when the message is neither (or the knowledge base has no answer): the
+        tutorial then handles it as an answer it did not understand.
+        """
+        intent = understood.intent
+        if confident and intent in _GREETINGS:
+            lead: list[AssistantMessage] = [TextMessage(_GREETINGS[intent][lang])]
+            action: Literal["smalltalk", "answer"] = "smalltalk"
+        elif (confident and self.tutorials.for_intent(intent) is None) or _QUESTION.search(
+            _plain(text)
+        ):
+            answer = self.knowledge.ask(text, lang=lang)
+            if answer.abstained:
+                return None
+            citations = tuple(
+                CitationRef(c.number, c.title, c.source, c.excerpt, c.url) for c in answer.citations
+            )
+            lead, action = [TextMessage(answer.text, citations)], "answer"
+            state.failures = 0
+        else:
+            return None
+        again = [m for m in map(_convert, self.tutorials.prompt(running)) if m is not None]
+        messages = [*lead, TextMessage(_RESUME_TEXT[lang]), *again]
+        return Decision(state, messages, action, intent, lang, running.tutorial_id, running.step_id)
 
     def _start(
         self, state: DialogueState, tutorial_id: str, understood: Understanding, *, switched: bool
@@ -431,32 +496,37 @@ class DialoguePolicy:
         ]
         state.tutorial = None if tutorial_state.finished else tutorial_state.to_dict()
         handoff = next((o for o in outputs if isinstance(o, HandoffOutput)), None)
+        tutorial_id, step_id = tutorial_state.tutorial_id, _position(tutorial_state)
         if handoff is not None:
             summary = self._summary(state, handoff.reason, intent, handoff.tutorial_id)
             state.handed_off = True
             messages = [m for m in messages if not isinstance(m, HandoffMessage)]
+            messages.append(HandoffMessage(summary))
+            step_id = handoff.step_id or step_id
             return Decision(
-                state, [*messages, HandoffMessage(summary)], "handoff", intent, state.language
+                state, messages, "handoff", intent, state.language, tutorial_id, step_id
             )
         end = next((o for o in outputs if isinstance(o, EndOutput)), None)
         if end is not None and not end.resolved:
             state.failures += 1
             if state.failures >= self.max_failures:
-                return self._handoff(
-                    state, "problème non résolu après plusieurs essais", intent, messages
-                )
+                reason = "problème non résolu après plusieurs essais"
+                decision = self._handoff(state, reason, intent, messages, tutorial_id)
+                return replace(decision, tutorial_id=tutorial_id, step_id=step_id)
         elif end is not None:
             state.failures = 0
-        return Decision(state, messages, action, intent, state.language)
+        return Decision(state, messages, action, intent, state.language, tutorial_id, step_id)
 
     def _answer(self, state: DialogueState, text: str, intent: str | None, lang: str) -> Decision:
         answer = self.knowledge.ask(text, lang=lang)
         if answer.abstained:
             state.failures += 1
             if state.failures >= self.max_failures:
-                return self._handoff(state, "questions restées sans réponse", intent)
+                decision = self._handoff(state, "questions restées sans réponse", intent)
+                return replace(decision, abstained=True)
             offer = ButtonsMessage((ButtonChoice(ADVISOR_PAYLOAD, _ADVISOR_LABEL[lang]),))
-            return Decision(state, [TextMessage(answer.text), offer], "abstain", intent, lang)
+            messages: list[AssistantMessage] = [TextMessage(answer.text), offer]
+            return Decision(state, messages, "abstain", intent, lang, abstained=True)
         state.failures = 0
         citations = tuple(
             CitationRef(c.number, c.title, c.source, c.excerpt, c.url) for c in answer.citations
@@ -469,13 +539,18 @@ class DialoguePolicy:
         reason: str,
         intent: str | None,
         lead: Sequence[AssistantMessage] = (),
+        tutorial_id: str | None = None,
     ) -> Decision:
-        tutorial_id = state.tutorial.get("tutorial_id") if state.tutorial else None
+        """Hand over; ``tutorial_id`` names a tutorial that has just ended, if any."""
+        step_id = None
+        if state.tutorial:
+            tutorial_id = state.tutorial.get("tutorial_id")
+            step_id = state.tutorial.get("step_id")
         summary = self._summary(state, reason, intent, tutorial_id)
         state.handed_off = True
         state.tutorial = None
         messages = [*lead, TextMessage(_HANDOFF_TEXT[state.language]), HandoffMessage(summary)]
-        return Decision(state, messages, "handoff", intent, state.language)
+        return Decision(state, messages, "handoff", intent, state.language, tutorial_id, step_id)
 
     def _summary(
         self, state: DialogueState, reason: str, intent: str | None, tutorial_id: str | None
@@ -492,6 +567,13 @@ class DialoguePolicy:
             entities=dict(state.entities),
             sentiment=sentiment,
         )
+
+
+def _position(tutorial_state: TutorialState) -> str | None:
+    """The pending step of a running tutorial, or the last step of one that ended."""
+    if tutorial_state.step_id is not None or not tutorial_state.history:
+        return tutorial_state.step_id
+    return tutorial_state.history[-1]
 
 
 def _convert(output: Output) -> AssistantMessage | None:

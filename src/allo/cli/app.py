@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from allo.cli import ask, audit, documents, evaluate, ingest, models, noc, serve
+from allo.cli import ask, audit, documents, evaluate, ingest, models, noc, serve, stories
 
 app = typer.Typer(
     name="allo",
@@ -21,6 +21,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(noc.app, name="noc")
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
+app.add_typer(stories.app, name="test")
 
 
 def main() -> None:

@@ -156,3 +156,58 @@ def test_state_round_trips_and_survives_garbage() -> None:
     state = DialogueState(failures=1, entities={"amount": "42"})
     assert DialogueState.from_dict(state.to_dict()) == state
     assert DialogueState.from_dict("nonsense") == DialogueState()
+
+
+def test_decision_says_where_the_tutorial_stands(policy: DialoguePolicy) -> None:
+    started = say(policy, DialogueState(), "Je veux installer ma nouvelle Livebox 6")
+    assert (started.tutorial_id, started.step_id) == ("installation_livebox", "verifier_carton")
+    assert started.understanding is not None
+    assert started.understanding.intent == "installation_box"
+    ended = policy.respond(started.state, CustomerMessage(payload="incomplet"))
+    assert (ended.tutorial_id, ended.step_id) == ("installation_livebox", "conseiller_carton")
+    assert ended.understanding is None  # a button is not understood
+    answer = say(policy, DialogueState(), "comment résilier mon abonnement ?")
+    assert answer.tutorial_id is None and not answer.abstained
+    assert say(policy, DialogueState(), "quelle est la recette du gâteau au chocolat").abstained
+
+
+def test_a_question_aside_is_answered_then_the_tutorial_resumes(policy: DialoguePolicy) -> None:
+    started = say(policy, DialogueState(), "Je veux installer ma nouvelle Livebox 6")
+    aside = say(policy, started.state, "Combien coûte la résiliation de mon abonnement ?")
+    assert aside.action == "answer"
+    texts = [m for m in aside.messages if isinstance(m, TextMessage)]
+    assert texts[0].citations
+    assert texts[-1].text.startswith("Le carton contient")
+    assert aside.state.tutorial == started.state.tutorial  # paused, not moved
+    assert (aside.tutorial_id, aside.step_id) == ("installation_livebox", "verifier_carton")
+
+
+def test_thanks_mid_tutorial_get_a_reply_and_the_question_again(policy: DialoguePolicy) -> None:
+    started = say(policy, DialogueState(), "Je veux installer ma nouvelle Livebox 6")
+    thanks = say(policy, started.state, "merci beaucoup")
+    assert thanks.action == "smalltalk"
+    assert isinstance(thanks.messages[-1], ButtonsMessage)
+    assert thanks.state.tutorial == started.state.tutorial
+
+
+def test_a_valid_answer_is_not_taken_for_a_topic_change(policy: DialoguePolicy) -> None:
+    started = say(policy, DialogueState(), "je déménage bientôt, comment transférer ma box ?")
+    address = say(policy, started.state, "12 rue des Lilas 69003 Lyon")
+    assert address.step_id == "demander_date"
+    date_given = say(policy, address.state, "le 1er décembre")
+    assert date_given.action == "tutorial_step"
+    assert date_given.step_id == "demander_eligibilite"
+
+
+def test_changing_operator_is_no_request_for_a_human() -> None:
+    assert not asks_for_human("Est-ce que je garde mon numéro si je change d'opérateur ?")
+    assert asks_for_human("je veux parler à un opérateur")
+
+
+def test_the_summary_keeps_the_customer_need_not_the_advisor_intent(
+    policy: DialoguePolicy,
+) -> None:
+    started = say(policy, DialogueState(), "Je veux installer ma nouvelle Livebox 6")
+    decision = say(policy, started.state, "je voudrais parler à un conseiller")
+    assert decision.handoff is not None
+    assert decision.handoff.intent == "installation_box"

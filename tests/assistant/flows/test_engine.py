@@ -70,8 +70,9 @@ def test_pas_internet_red_steady_from_first_message_books_a_technician(
         first="ma livebox 6 a un voyant rouge fixe",
     )
     # colour and state came from the first message: straight to the line number
-    assert state.history[:5] == [
+    assert state.history[:6] == [
         "intro",
+        "selon_message",
         "demander_couleur",
         "selon_couleur",
         "demander_etat",
@@ -185,7 +186,7 @@ def test_sim_puk_found_and_not_found(engine: TutorialEngine) -> None:
 def test_facture_amount_from_entity(engine: TutorialEngine) -> None:
     state, outputs = walk(engine, "facture", ["plus_elevee", "elle fait 79,90 €", "non"])
     assert state.slots["montant"] == "79.90"
-    assert "Pour une facture de 79.90 €" in " ".join(texts(outputs))
+    assert "Pour comprendre ce montant" in " ".join(texts(outputs))
     handoff = ending(outputs)
     assert isinstance(handoff, HandoffOutput)
     assert texts(outputs)[-1].startswith("Je transmets votre demande à un conseiller facturation")
@@ -279,7 +280,7 @@ def test_state_from_an_older_version_restarts_and_keeps_slots(engine: TutorialEn
     old = TutorialState.from_dict({**state.to_dict(), "version": 0})
     new, outputs = engine.advance(old, "steady")
     assert texts(outputs)[0].startswith("Ce guide a été mis à jour")
-    assert new.version == 1 and new.slots["couleur"] == "red"
+    assert new.version == 2 and new.slots["couleur"] == "red"
     assert new.step_id == "demander_etat"  # the colour is known: asked again from there
 
 
@@ -345,12 +346,14 @@ def test_failure_goes_to_on_error_or_hands_over() -> None:
     assert state.slots["ticket"]["error"] == "failed"
 
 
-def test_english_texts_fall_back_to_french(engine: TutorialEngine) -> None:
+def test_english_texts_and_labels(engine: TutorialEngine) -> None:
     state, outputs = engine.start("pas_internet", language="en")
     assert texts(outputs)[0].startswith("Let's get your connection back.")
     assert [b.label for b in outputs[-1].buttons] == ["White", "Red", "Orange", "Off"]  # type: ignore[union-attr]
     state, outputs = engine.advance(state, "red")
-    assert texts(outputs) == ["Le voyant rouge est-il fixe ou clignotant ?"]
+    assert texts(outputs) == ["Is the red light steady or blinking?"]
+    state, outputs = engine.advance(state, "Blinking")  # an English label answers too
+    assert state.slots["etat"] == "blinking"
     assert engine.for_intent("code_pin_puk") is engine.tutorials["sim_esim"]
     assert engine.for_intent("resiliation") is None
 
@@ -390,3 +393,11 @@ def test_branch_on_an_entity_of_the_last_message() -> None:
     state, _ = engine.start("modele", extractor.extract("ma livebox 6", TODAY))
     _, outputs = engine.advance(state, "je ne sais pas")  # no entity in the last message
     assert outputs[-1] == EndOutput(resolved=False, tutorial_id="modele")
+
+
+def test_pas_internet_light_off_in_first_message_skips_the_colour(engine: TutorialEngine) -> None:
+    state, outputs = engine.start("pas_internet", {"light_state": "off"}, "fr")
+    # an unlit light has no colour to ask: straight to the power checks
+    assert "demander_couleur" not in state.history
+    assert state.step_id == "resultat_redemarrage"
+    assert any("n'est pas alimentée" in t for t in texts(outputs))

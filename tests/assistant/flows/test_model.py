@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from allo.assistant.flows import Tutorial, TutorialError, demo_folder, load_tutorial, load_tutorials
-from allo.assistant.flows.model import Action, Ask, Branch, End, Handoff, fill
+from allo.assistant.flows.model import Action, Ask, Branch, End, Handoff, Text, fill
 
 INVALID = Path(__file__).parent / "invalid"
 INTENTS = Path(__file__).parents[3] / "src/allo/assistant/data/intents_fr.yaml"
@@ -112,11 +112,19 @@ def test_missing_folder_and_non_mapping(tmp_path: Path) -> None:
 
 
 def test_plain_string_is_french_and_english_falls_back() -> None:
+    text = Text.model_validate("Le voyant est-il fixe ?")
+    assert text.get("en") == text.get("fr") == "Le voyant est-il fixe ?"
     tutorial = load_tutorials(demo_folder())["pas_internet"]
-    ask = tutorial.step("demander_etat")
-    assert isinstance(ask, Ask)
-    assert ask.text.get("en") == ask.text.get("fr") == "Le voyant rouge est-il fixe ou clignotant ?"
     assert tutorial.title.get("en") == "No internet: diagnosis from the lights"
+
+
+def test_every_demo_text_and_label_has_english() -> None:
+    for tutorial in load_tutorials(demo_folder()).values():
+        for step in tutorial.steps:
+            text = getattr(step, "text", None)
+            assert text is None or text.en, (tutorial.id, step.id)
+            if isinstance(step, Ask):
+                assert all(b.label.en for b in step.buttons), (tutorial.id, step.id)
 
 
 def test_fill_placeholders() -> None:

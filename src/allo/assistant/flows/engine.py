@@ -150,6 +150,33 @@ class TutorialEngine:
         self._run(tutorial, state, outputs)
         return state, outputs
 
+    def accepts(self, state: TutorialState, user_input: str, entities: Entities = ()) -> bool:
+        """Whether ``advance`` would take the input as an answer to the pending question.
+
+        The dialogue policy asks this before treating a message as a digression (a
+        question to the knowledge base in the middle of a tutorial).
+        """
+        tutorial = self.tutorial(state.tutorial_id)
+        if state.finished or state.step_id is None or state.version != tutorial.version:
+            return False
+        if not _is_ask(tutorial, state.step_id):
+            return False
+        step = tutorial.step(state.step_id)
+        assert isinstance(step, Ask)
+        value, _, _ = _interpret(tutorial, step, user_input, _as_mapping(entities))
+        return value is not None
+
+    def prompt(self, state: TutorialState) -> list[Output]:
+        """The pending question again (text and buttons), the state unchanged."""
+        tutorial = self.tutorial(state.tutorial_id)
+        if state.finished or state.step_id is None or not _is_ask(tutorial, state.step_id):
+            return []
+        step = tutorial.step(state.step_id)
+        assert isinstance(step, Ask)
+        outputs: list[Output] = []
+        self._ask(tutorial, step, TutorialState.from_dict(state.to_dict()), outputs)
+        return outputs
+
     def _run(self, tutorial: Tutorial, state: TutorialState, outputs: list[Output]) -> None:
         for _ in range(MAX_STEPS_PER_TURN):
             if state.step_id is None:
