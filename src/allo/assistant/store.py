@@ -5,12 +5,18 @@ PostgreSQL too), like the NOC store. A conversation row holds its status, the di
 state (JSON) and the handoff summary; turns are numbered per conversation. Every change
 is one transaction guarded by a version number (optimistic locking), and a customer
 message id is unique per conversation, so a replayed message is never processed twice.
+
+The statements of the chat's hot path are built once, with bound parameters: building
+and hashing a fresh SQLAlchemy statement costs about three times its execution on
+SQLite, and a chat turn runs four of them.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -66,6 +73,29 @@ turns = Table(
     Column("created_at", Float, nullable=False),
     Column("message_id", String(64)),
     Column("reply_to", Integer),
+)
+
+
+# -- the hot path's statements, built once ---------------------------------------------------
+_GET = select(conversations).where(conversations.c.id == bindparam("cid"))
+_BY_MESSAGE_ID = select(turns).where(
+    (turns.c.conversation_id == bindparam("cid")) & (turns.c.message_id == bindparam("mid"))
+)
+_REPLIES_TO = (
+    select(turns)
+    .where((turns.c.conversation_id == bindparam("cid")) & (turns.c.reply_to == bindparam("rseq")))
+    .order_by(turns.c.seq)
+)
+_TURNS_AFTER = (
+    select(turns)
+    .where((turns.c.conversation_id == bindparam("cid")) & (turns.c.seq > bindparam("after")))
+    .order_by(turns.c.seq)
+)
+_INSERT_CONVERSATION = insert(conversations)
+_INSERT_TURNS = insert(turns)
+#: the columns to set come with the parameters (one cached compilation per set of columns)
+_UPDATE_IF_VERSION = update(conversations).where(
+    (conversations.c.id == bindparam("cid")) & (conversations.c.version == bindparam("expected"))
 )
 
 
@@ -150,7 +180,21 @@ def _turn(row: Row[Any]) -> Turn:
 
 
 class ConversationStore(SqlBacked):
-    """Conversations and their turns over SQLAlchemy Core."""
+    """Conversations and their turns over SQLAlchemy Core.
+
+    On SQLite, the threads of one process take turns to write through a Python lock:
+    SQLite admits one writer at a time anyway, and a thread refused by SQLite's lock
+    sleeps in growing steps (its busy handler) while one queued on a Python lock starts
+    as soon as the previous write ends. PostgreSQL locks rows and needs no such turn.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._sqlite_writes = threading.Lock()
+
+    def _write(self) -> AbstractContextManager[object]:
+        """Hold this while writing (see the class docstring)."""
+        return self._sqlite_writes if self._sql.dialect == "sqlite" else nullcontext()
 
     def create(self, conversation_id: str, customer_hash: str, now: float) -> Conversation:
         row = {
@@ -168,45 +212,58 @@ class ConversationStore(SqlBacked):
             "updated_at": now,
             "handoff_at": None,
         }
-        with self._sql.engine.begin() as connection:
-            connection.execute(insert(conversations).values(row))
-        found = self.get(conversation_id)
-        assert found is not None
-        return found
+        with self._write(), self._sql.engine.begin() as connection:
+            connection.execute(_INSERT_CONVERSATION, row)
+        # the row as written (reading it back would only cost a query)
+        return Conversation(
+            id=conversation_id,
+            customer_hash=customer_hash,
+            status="bot",
+            state={},
+            summary=None,
+            advisor=None,
+            language="fr",
+            turn_count=0,
+            client_seq=0,
+            version=0,
+            created_at=now,
+            updated_at=now,
+            handoff_at=None,
+        )
 
     def get(self, conversation_id: str) -> Conversation | None:
         with self._sql.engine.connect() as connection:
-            row = connection.execute(
-                select(conversations).where(conversations.c.id == conversation_id)
-            ).first()
+            row = connection.execute(_GET, {"cid": conversation_id}).first()
         return None if row is None else _conversation(row)
+
+    def get_with_message(
+        self, conversation_id: str, message_id: str
+    ) -> tuple[Conversation | None, Turn | None]:
+        """The conversation and its customer turn of ``message_id``, if any (one checkout)."""
+        with self._sql.engine.connect() as connection:
+            row = connection.execute(_GET, {"cid": conversation_id}).first()
+            if row is None:
+                return None, None
+            turn = connection.execute(
+                _BY_MESSAGE_ID, {"cid": conversation_id, "mid": message_id}
+            ).first()
+        return _conversation(row), None if turn is None else _turn(turn)
 
     def turns(self, conversation_id: str, after: int = 0) -> list[Turn]:
         with self._sql.engine.connect() as connection:
-            rows = connection.execute(
-                select(turns)
-                .where((turns.c.conversation_id == conversation_id) & (turns.c.seq > after))
-                .order_by(turns.c.seq)
-            ).all()
+            rows = connection.execute(_TURNS_AFTER, {"cid": conversation_id, "after": after}).all()
         return [_turn(row) for row in rows]
 
     def by_message_id(self, conversation_id: str, message_id: str) -> Turn | None:
         with self._sql.engine.connect() as connection:
             row = connection.execute(
-                select(turns).where(
-                    (turns.c.conversation_id == conversation_id)
-                    & (turns.c.message_id == message_id)
-                )
+                _BY_MESSAGE_ID, {"cid": conversation_id, "mid": message_id}
             ).first()
         return None if row is None else _turn(row)
 
     def replies_to(self, conversation_id: str, seq: int) -> list[Turn]:
         with self._sql.engine.connect() as connection:
-            rows = connection.execute(
-                select(turns)
-                .where((turns.c.conversation_id == conversation_id) & (turns.c.reply_to == seq))
-                .order_by(turns.c.seq)
-            ).all()
+            rows = connection.execute(_REPLIES_TO, {"cid": conversation_id, "rseq": seq}).all()
         return [_turn(row) for row in rows]
 
     def with_status(self, statuses: Sequence[Status], limit: int = 100) -> list[Conversation]:
@@ -254,14 +311,9 @@ class ConversationStore(SqlBacked):
                 Turn(seq, turn.role, turn.text, now, turn.payload, turn.message_id, reply_to)
             )
         try:
-            with self._sql.engine.begin() as connection:
+            with self._write(), self._sql.engine.begin() as connection:
                 result = connection.execute(
-                    update(conversations)
-                    .where(
-                        (conversations.c.id == current.id)
-                        & (conversations.c.version == current.version)
-                    )
-                    .values(values)
+                    _UPDATE_IF_VERSION, {"cid": current.id, "expected": current.version, **values}
                 )
                 if result.rowcount != 1:
                     raise ConversationConflict(
@@ -269,7 +321,7 @@ class ConversationStore(SqlBacked):
                     )
                 if written:
                     connection.execute(
-                        insert(turns),
+                        _INSERT_TURNS,
                         [
                             {
                                 "conversation_id": current.id,

@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
@@ -28,6 +39,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; checked against Alembic's own view in the tests. Knowing it lets
 # a short command (``allo ask``) skip importing Alembic when the schema is current.
 LATEST_REVISION = "0004"
+#: pooled connections kept open to a SQLite file (see ``SqlStore._create_engine``)
+SQLITE_POOL = 40
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -79,7 +92,12 @@ class SqlStore:
             database = self.url.split("///", 1)[-1]
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(self.url, connect_args={"timeout": 30})
+            # A connection per web worker thread (anyio runs 40): under load a request
+            # then never waits for one, nor opens and closes an overflow connection (each
+            # opening runs the pragmas below).
+            in_file = make_url(self.url).database not in (None, "", ":memory:")
+            pool = {"pool_size": SQLITE_POOL, "max_overflow": 8} if in_file else {}
+            engine = create_engine(self.url, connect_args={"timeout": 30}, **pool)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         try:
