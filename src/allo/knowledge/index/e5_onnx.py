@@ -274,6 +274,10 @@ class OnnxE5Embedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning after each call: spinning nearly
+        # doubled the CPU of embedding one chat message (16.8 ms vs 9.0 ms), CPU the web
+        # server needs for other requests (benchmarks/chat_load.py, docs/assistant.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # harmless shape-merge warnings of quantised graphs
         try:
