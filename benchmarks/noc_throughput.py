@@ -11,7 +11,9 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
 - ``stream_alarms_per_second`` and ``stream_p99_ms``: alarms posted one per request to
   ``POST /v1/alarms`` of a real server (uvicorn, in its own process, on loopback) by
   ``--clients`` keep-alive connections; the latency is from sending the alarm to the
-  response, which comes once the alarm is persisted and its incident updated. With
+  response, which comes once the alarm is persisted and its incident updated. Concurrent
+  requests share one engine step and one transaction (group commit):
+  ``stream_transactions`` says how many steps served them. With
   ``--stream-batch N`` the same alarms are streamed again, N per request (a list), to a
   fresh server: ``stream_batchN_alarms_per_second`` and ``stream_batchN_p99_ms`` (latency
   of a request, so of its first alarm).
@@ -237,6 +239,7 @@ def stream(
         f"{prefix}_p99_ms": round(p99 * 1000, 2),
         f"{prefix}_errors": len(errors),
         f"{prefix}_stored_alarms": status["counts"]["alarms"],
+        f"{prefix}_transactions": status.get("group_commit", {}).get("steps"),
     }
 
 

@@ -230,3 +230,39 @@ def test_restart_keeps_everything(settings: Settings, clock: ScriptedClock) -> N
         again = second.post("/v1/alarms", json=alarms).json()
         assert again["accepted"] == 10 and again["already_stored"] == 20
         assert second.get("/v1/noc/status").json()["counts"]["alarms"] == 30
+
+
+def test_silence_by_alertmanager_label_over_http(client: TestClient) -> None:
+    webhook = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "allo",
+        "alerts": [
+            alert("DiskFull", "db-7", "2023-11-14T22:10:00Z"),
+            alert("DiskFull", "web-1", "2023-11-14T22:10:00Z"),
+        ],
+    }
+    assert client.post("/v1/alarms/alertmanager", json=webhook).status_code == 200
+    created = client.post(
+        "/v1/silences",
+        json={
+            "matchers": [
+                {"name": "label.instance", "op": "=~", "value": "db-.*"},
+                {"name": "label.alertname", "value": "DiskFull"},
+            ],
+            "duration_seconds": 600,
+        },
+    )
+    assert created.status_code == 201, created.text
+    items = client.get("/v1/incidents").json()["items"]
+    silenced = {i["head"]["device"]: i["silenced_by"] for i in items}
+    assert silenced == {"db-7": [created.json()["id"]], "web-1": []}
+    unsafe = client.post(
+        "/v1/silences",
+        json={
+            "matchers": [{"name": "label.instance", "op": "=~", "value": "(a+)+$"}],
+            "duration_seconds": 60,
+        },
+    )
+    assert unsafe.status_code == 422
+    assert "repeated group" in unsafe.json()["error"]["message"]

@@ -177,3 +177,23 @@ def test_events_are_versioned_and_replayable(tmp_path: Path) -> None:
 def test_stream_names_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         NocEngine(SqlNocStore("sqlite://"), ScriptedClock(), stream="a/b")
+
+
+def test_events_made_while_nobody_listens_are_read_when_a_client_resumes(
+    tmp_path: Path,
+) -> None:
+    clock = ScriptedClock(1e9)
+    noc = engine(tmp_path, clock)
+    start = noc.version
+    noc.ingest([alarm(0, "0", "0", 10), alarm(1, "1", "0", 20)])  # nobody subscribed
+    noc.ingest([alarm(2, "1", "1", 30)])
+    resumed: list[tuple[int, dict[str, object]]] = []
+    noc.subscribe(lambda v, e: resumed.append((v, e)), since=start)
+    assert [v for v, _ in resumed] == list(range(start + 1, noc.version + 1))
+    ids = {e["incident"]["id"] for _, e in resumed}  # type: ignore[index]
+    stored = {i["id"]: i for i in noc.incidents(IncidentQuery(), 0, 50)[1]}
+    assert ids == set(stored)
+    for _, event in resumed:  # each as it is now, with its operator status
+        incident = event["incident"]
+        assert incident["size"] == stored[incident["id"]]["size"]  # type: ignore[index]
+        assert incident["status"] == "new" and "silenced_by" in incident  # type: ignore[operator,index]

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from allo.domain.alarms import Alarm, Incident, Severity
+from allo.domain.alarms import Alarm, FoldReason, Incident, Severity
 from allo.errors import InvalidInputError
 from allo.noc.clock import Clock
 from allo.noc.incidents import build_incident
@@ -51,6 +51,10 @@ from allo.noc.store import (
 
 _STREAM = re.compile(r"^[A-Za-z0-9_.]{1,40}$")
 Listener = Callable[[int, dict[str, Any]], None]
+_REASON = {reason: reason.value for reason in FoldReason}  # a dict beats Enum.value per alarm
+_LAZY = "_incident_id"  # a history event whose incident is read when a client resumes
+# a request body to parse (rows numbered from the given arrival number) and its source
+Payload = tuple[Callable[[InputReport, int], list[Alarm]], str | None]
 
 
 @dataclass
@@ -100,7 +104,7 @@ class _Open:
 
 def _provisional_reason(flow: Flow) -> str | None:
     if flow.reason is not None:
-        return flow.reason.value
+        return _REASON[flow.reason]
     return "caused" if flow.cause is not None else None
 
 
@@ -196,48 +200,103 @@ class NocEngine:
         self, parse: Callable[[InputReport, int], list[Alarm]], source: str | None = None
     ) -> IngestResult:
         """Parse a request body with rows numbered from the next arrival, then ingest it."""
+        outcome = self.ingest_payloads([(parse, source)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def ingest_payloads(self, payloads: Sequence[Payload]) -> list[IngestResult | Exception]:
+        """Several request bodies in *one* step and one transaction (group commit).
+
+        Each body is parsed on its own (rows numbered after the previous body's); one
+        that cannot be parsed gets its exception back and changes nothing, the others
+        go through together. Results come back in order, each saying what became of its
+        own alarms, once the transaction that holds them has committed.
+        """
         with self._lock:
             self._ready()
-            problems = InputReport()
-            alarms = parse(problems, self._next)
-            for kind, count in problems.counts.items():
-                self.report.counts[kind] += count
-            result = self.ingest(alarms, source)
-            result.problems = problems
-            return result
+            outcomes: list[IngestResult | Exception] = []
+            groups: list[tuple[list[Alarm], str | None]] = []
+            parsed: list[tuple[int, InputReport]] = []
+            first_row = self._next
+            for index, (parse, source) in enumerate(payloads):
+                problems = InputReport()
+                try:
+                    alarms = parse(problems, first_row)
+                except Exception as exc:  # a caller's bad body: its own answer, nobody else's
+                    outcomes.append(exc)
+                    continue
+                first_row += len(alarms)
+                for kind, count in problems.counts.items():
+                    self.report.counts[kind] += count
+                groups.append((alarms, source))
+                parsed.append((index, problems))
+                outcomes.append(IngestResult())
+            results = self._ingest_groups(groups)
+            for (index, problems), result in zip(parsed, results, strict=True):
+                result.problems = problems
+                outcomes[index] = result
+            return outcomes
 
     def ingest(self, alarms: Sequence[Alarm], source: str | None = None) -> IngestResult:
         """Accept alarms (one or many), run them through the pipeline, persist, publish."""
-        result = IngestResult()
         with self._lock:
             self._ready()
-            now = self.clock.now()
-            fresh: list[AlarmRecord] = []
-            cleared: list[tuple[str, float]] = []
-            batch_ids: set[str] = set()
+            return self._ingest_groups([(alarms, source)])[0]
+
+    def _ingest_groups(
+        self, groups: Sequence[tuple[Sequence[Alarm], str | None]]
+    ) -> list[IngestResult]:
+        """One pipeline step and one transaction for the alarms of several callers."""
+        results = [IngestResult() for _ in groups]
+        if not groups:
+            return results
+        now = self.clock.now()
+        fresh: list[AlarmRecord] = []
+        cleared: list[tuple[str, float]] = []
+        batch_ids: set[str] = set()
+        owner: dict[int, IngestResult] = {}  # seq -> the result of the caller who sent it
+        known = self._known
+        for (alarms, source), result in zip(groups, results, strict=True):
+            origin = source or self.source
             for alarm in alarms:
-                if alarm.id in self._known or alarm.id in batch_ids:
+                alarm_id = alarm.id
+                if alarm_id in known or alarm_id in batch_ids:
                     result.already_stored += 1
                     if alarm.cleared_at is not None:
-                        cleared.append((alarm.id, alarm.cleared_at))
+                        cleared.append((alarm_id, alarm.cleared_at))
                         result.cleared += 1
                     continue
-                batch_ids.add(alarm.id)
-                record = AlarmRecord(self._next, alarm, source or self.source, now)
+                batch_ids.add(alarm_id)
+                fresh.append(AlarmRecord(self._next, alarm, origin, now))
+                owner[self._next] = result
                 self._next += 1
-                fresh.append(record)
-            result.accepted = len(fresh)
+                result.accepted += 1
             self.totals.update(
                 accepted=result.accepted,
                 already_stored=result.already_stored,
                 cleared=result.cleared,
             )
-            write = self._step(fresh, new=True, result=result)
-            write.cleared.extend(cleared)
-            self.store.write(self.stream, write)
-            self._known.update(batch_ids)
-            self._publish(result.touched)
-        return result
+        step = results[0] if len(results) == 1 else IngestResult()
+        write = self._step(fresh, new=True, result=step)
+        write.cleared.extend(cleared)
+        self.store.write(self.stream, write)
+        known.update(batch_ids)
+        self._publish(step.touched)
+        if len(results) > 1:  # each caller hears about its own alarms and their incidents
+            window_prefix = f"{self.stream}-mw-"
+            seen: dict[int, set[str]] = {}
+            for item in step.alarms:
+                result = owner[item["seq"]]
+                result.alarms.append(item)
+                incident = item["incident"]
+                if incident.startswith(window_prefix):
+                    result.maintenance += 1
+                mine = seen.setdefault(id(result), set())
+                if incident not in mine:
+                    mine.add(incident)
+                    result.touched.append(incident)
+        return results
 
     def _step(self, records: list[AlarmRecord], *, new: bool, result: IngestResult) -> WriteBatch:
         """Maintenance first, then the pipeline; returns what to write (written here when
@@ -383,7 +442,7 @@ class NocEngine:
         incident_id = self._incident_id(incident)
         members = [MemberUpdate(incident.head.id, incident_id, "head", None, "probable root")]
         members.extend(
-            MemberUpdate(m.alarm.id, incident_id, m.reason.value, m.folded_under, m.detail)
+            MemberUpdate(m.alarm.id, incident_id, _REASON[m.reason], m.folded_under, m.detail)
             for m in incident.members
         )
         times = [a.raised_at for a in (incident.head, *(m.alarm for m in incident.members))]
@@ -398,7 +457,7 @@ class NocEngine:
             incident.size,
             incident.devices,
             tuple(r.id for r in incident.roots),
-            dict(Counter(m.reason.value for m in incident.members)),
+            dict(Counter(_REASON[m.reason] for m in incident.members)),
             incident.evidence,
             now,
         )
@@ -555,9 +614,19 @@ class NocEngine:
         return build_incident(view.id, head, list(flows), list(roots), self.topology)
 
     def _mark_silenced(self, items: list[dict[str, Any]]) -> None:
+        """``silenced_by``: the active silences whose matchers all match the head alarm
+        (its attributes read from the store only when a matcher needs them)."""
         now = self.clock.now()
         active = [s for s in self._silences if s.active(now)]
+        attributes: dict[tuple[str, str], dict[str, str]] = {}
+        if active and any(m.reads_attributes for s in active for m in s.matchers):
+            attributes = self.store.attributes_of(
+                [(item.get("stream") or self.stream, item["head"]["id"]) for item in items]
+            )
         for item in items:
+            if not active:
+                item["silenced_by"] = []
+                continue
             head = item["head"]
             alarm = Alarm(
                 head["id"],
@@ -565,7 +634,7 @@ class NocEngine:
                 head["alarm_type"],
                 item["started_at"],
                 severity=Severity(item["severity"]),
-                attributes=head.get("attributes") or {},
+                attributes=attributes.get((item.get("stream") or self.stream, head["id"]), {}),
             )
             item["silenced_by"] = [s.id for s in active if s.matches(alarm)]
 
@@ -671,9 +740,9 @@ class NocEngine:
         Listeners run under the engine's lock and must not block."""
         with self._lock:
             if since is not None:
-                for version, event in self._history:
-                    if version > since:
-                        listener(version, event)
+                missed = [(v, e) for v, e in self._history if v > since]
+                for version, event in self._materialise(missed):
+                    listener(version, event)
             token = id(listener)
             self._listeners[token] = listener
             return token
@@ -689,13 +758,41 @@ class NocEngine:
             listener(self._version, event)
 
     def _publish(self, incident_ids: Sequence[str]) -> None:
-        """Events for touched incidents, read back with their operator status (skipped
-        when nobody listens and no history is kept, as in ``allo noc ingest``)."""
+        """Events for touched incidents, read back with their operator status.
+
+        Skipped when nobody listens and no history is kept (``allo noc ingest``). With a
+        history but no listener (a consumer process, a server with no console open), the
+        event keeps only the incident's id: reading every touched incident back at every
+        step would cost more than the step; :meth:`subscribe` reads them when a client
+        resumes, so it gets their state as it is then, under the same versions."""
         if not incident_ids or (not self._listeners and not self._history.maxlen):
             return
-        for data in self.store.incidents_by_id(incident_ids):
+        if not self._listeners:
+            for incident_id in dict.fromkeys(incident_ids):
+                self._emit({"type": "incident", _LAZY: incident_id})
+            return
+        for data in self.store.incidents_by_id(incident_ids, detail=False):
             self._mark_silenced([data])
             self._emit({"type": "incident", "incident": _summary_of(data)})
+
+    def _materialise(
+        self, events: list[tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """History events with the incidents that :meth:`_publish` left to read."""
+        wanted = [e[_LAZY] for _, e in events if _LAZY in e]
+        if not wanted:
+            return events
+        found = {d["id"]: d for d in self.store.incidents_by_id(wanted, detail=False)}
+        self._mark_silenced(list(found.values()))
+        out = []
+        for version, event in events:
+            if _LAZY not in event:
+                out.append((version, event))
+            elif event[_LAZY] in found:  # an open incident a restart dropped has no state
+                out.append(
+                    (version, {"type": "incident", "incident": _summary_of(found[event[_LAZY]])})
+                )
+        return out
 
 
 def _summary_of(data: dict[str, Any]) -> dict[str, Any]:

@@ -33,11 +33,18 @@ STATES = ("open", "closed")
 KINDS = ("pipeline", "maintenance")
 MAX_PAGE = 500
 _BY_ID = select(noc_incidents).where(noc_incidents.c.id.in_(bindparam("ids", expanding=True)))
+# the list view's columns only: live events need no evidence (the costliest to read back)
+_SUMMARY_BY_ID = select(*(c for c in noc_incidents.c if c.name not in {"evidence", "roots"})).where(
+    noc_incidents.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AlarmRecord:
-    """An accepted alarm as stored, with its (possibly provisional) place in an incident."""
+    """An accepted alarm as stored, with its (possibly provisional) place in an incident.
+
+    Read-only by convention, not frozen: one or two are built per alarm on the engine's
+    hot path, and a frozen dataclass costs four times as much to build."""
 
     seq: int
     alarm: Alarm
@@ -70,9 +77,10 @@ class IncidentRecord:
     updated_at: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberUpdate:
-    """The final place of an alarm once its incident closed."""
+    """The final place of an alarm once its incident closed (read-only by convention,
+    as :class:`AlarmRecord`)."""
 
     alarm_id: str
     incident_id: str
@@ -125,10 +133,15 @@ class NocStore(Protocol):
         self, query: IncidentQuery, offset: int = 0, limit: int = 50
     ) -> tuple[int, list[dict[str, Any]]]: ...
     def get_incident(self, incident_id: str) -> dict[str, Any]: ...
-    def incidents_by_id(self, incident_ids: Sequence[str]) -> list[dict[str, Any]]: ...
+    def incidents_by_id(
+        self, incident_ids: Sequence[str], detail: bool = True
+    ) -> list[dict[str, Any]]: ...
     def members(
         self, incident_id: str, offset: int = 0, limit: int = 200
     ) -> tuple[int, list[dict[str, Any]]]: ...
+    def attributes_of(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, str]]: ...
     def set_status(
         self, incident_id: str, status: str, by: str, note: str | None, at: float
     ) -> dict[str, Any]: ...
@@ -248,8 +261,73 @@ _SQLITE_MEMBER_UPDATE = (
     f"UPDATE {noc_alarms.name} SET incident_id = ?, reason = ?, folded_under = ?, detail = ?, "
     '"final" = ? WHERE stream = ? AND alarm_id = ?'
 )
+_SEVERITY = {severity: severity.value for severity in Severity}  # faster than Enum.value
 _NO_ATTRIBUTES = "{}"
 _NO_ISSUES = "[]"
+
+
+_INCIDENT_COLUMNS = (
+    "id",
+    "stream",
+    "kind",
+    "state",
+    "status",
+    "head_alarm_id",
+    "head_row",
+    "head_type",
+    "head_device",
+    "severity",
+    "started_at",
+    "last_at",
+    "size",
+    "device_count",
+    "devices",
+    "roots",
+    "folded",
+    "evidence",
+    "updated_at",
+)
+_INCIDENT_UPDATED = [c for c in _INCIDENT_COLUMNS if c not in {"id", "stream", "kind", "status"}]
+_SQLITE_INCIDENT_UPSERT = (
+    f"INSERT INTO {noc_incidents.name} ("
+    + ", ".join(_INCIDENT_COLUMNS)
+    + ") VALUES ("
+    + ", ".join("?" for _ in _INCIDENT_COLUMNS)
+    + ") ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _INCIDENT_UPDATED)
+    # a resolved incident that grows again needs attention again
+    + f", status = CASE WHEN ({noc_incidents.name}.status = 'resolved' AND excluded.size > "
+    + f"{noc_incidents.name}.size) THEN 'new' ELSE {noc_incidents.name}.status END"
+)
+
+
+def _incident_tuple(r: IncidentRecord) -> tuple[Any, ...]:
+    """:meth:`SqlNocStore._upsert_incidents`'s row as a tuple in ``_INCIDENT_COLUMNS`` order."""
+    return (
+        r.id,
+        r.stream,
+        r.kind,
+        r.state,
+        "new",
+        r.head.id[:255],
+        r.head.row,
+        r.head.alarm_type[:255],
+        r.head.device[:255],
+        _SEVERITY[r.head.severity],
+        _num(r.started_at) or 0.0,
+        _num(r.last_at) or 0.0,
+        r.size,
+        len(r.devices),
+        json.dumps(list(r.devices), ensure_ascii=False),
+        json.dumps(list(r.roots), ensure_ascii=False),
+        json.dumps(r.folded, sort_keys=True),
+        json.dumps(
+            [{"kind": e.kind, "fr": e.fr, "en": e.en} for e in r.evidence], ensure_ascii=False
+        )
+        if r.evidence
+        else "[]",
+        r.updated_at,
+    )
 
 
 def _alarm_tuple(stream: str, record: AlarmRecord) -> tuple[Any, ...]:
@@ -266,7 +344,7 @@ def _alarm_tuple(stream: str, record: AlarmRecord) -> tuple[Any, ...]:
         alarm.alarm_type[:255],
         raised if math.isfinite(raised) else None,
         cleared if cleared is not None and math.isfinite(cleared) else None,
-        alarm.severity.value,
+        _SEVERITY[alarm.severity],
         json.dumps(dict(attributes), ensure_ascii=False) if attributes else _NO_ATTRIBUTES,
         record.source[:32],
         record.received_at,
@@ -452,6 +530,9 @@ class SqlNocStore(SqlBacked):
         }
 
     def _upsert_incidents(self, c: Connection, records: Sequence[IncidentRecord]) -> None:
+        if c.dialect.name == "sqlite":  # as for alarms: straight to the driver, same values
+            c.exec_driver_sql(_SQLITE_INCIDENT_UPSERT, [_incident_tuple(r) for r in records])
+            return
         rows = [
             {
                 "id": r.id,
@@ -620,15 +701,43 @@ class SqlNocStore(SqlBacked):
         with self._engine.connect() as c:
             return incident_detail(self._incident_row(c, incident_id))
 
-    def incidents_by_id(self, incident_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Several incidents (unknown ids left out), in the order asked."""
+    def incidents_by_id(
+        self, incident_ids: Sequence[str], detail: bool = True
+    ) -> list[dict[str, Any]]:
+        """Several incidents (unknown ids left out), in the order asked; with ``detail``
+        false, as the list view shows them (no evidence: cheaper, for live events)."""
         wanted = list(dict.fromkeys(incident_ids))
         found: dict[str, dict[str, Any]] = {}
+        statement, view = (
+            (_BY_ID, incident_detail) if detail else (_SUMMARY_BY_ID, incident_summary)
+        )
         with self._engine.connect() as c:
             for start in range(0, len(wanted), 500):
-                rows = c.execute(_BY_ID, {"ids": wanted[start : start + 500]}).all()
-                found.update({row.id: incident_detail(row) for row in rows})
+                rows = c.execute(statement, {"ids": wanted[start : start + 500]}).all()
+                found.update({row.id: view(row) for row in rows})
         return [found[i] for i in wanted if i in found]
+
+    def attributes_of(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """The attributes of stored alarms by ``(stream, alarm_id)`` (unknown ones left out):
+        what silences with label matchers read of an incident's head."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, str]] = {}
+        by_stream: dict[str, list[str]] = {}
+        for stream, alarm_id in wanted:
+            by_stream.setdefault(stream, []).append(alarm_id)
+        t = noc_alarms.c
+        with self._engine.connect() as c:
+            for stream, ids in by_stream.items():
+                for start in range(0, len(ids), 500):
+                    rows = c.execute(
+                        select(t.alarm_id, t.attributes).where(
+                            and_(t.stream == stream, t.alarm_id.in_(ids[start : start + 500]))
+                        )
+                    ).all()
+                    found.update({(stream, r.alarm_id): json.loads(r.attributes) for r in rows})
+        return found
 
     def members(
         self, incident_id: str, offset: int = 0, limit: int = 200

@@ -18,15 +18,101 @@ the strongest edge's candidate, then the nearest in time, as before.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 
 from allo.noc.causal import CausalGraph
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.topology import Topology
 
 THRESHOLD = 0.5  # posterior share of the causes needed to fold an alarm as caused
+
+
+_MAX_EXPONENT = 600.0  # exp(600) ~ 1e260: rebase a track's sums before they overflow
+
+
+class _Track:
+    """Recent alarms of one type on one device, oldest first, with running kernel sums.
+
+    ``cum[i]`` is the sum of ``exp((times[k] - base) / decay)`` over ``k < i``, so the
+    excitation of a later alarm by any contiguous run of them is one subtraction times
+    ``exp(-(t - base) / decay)`` instead of one exponential per alarm: the correlation
+    stage's hot loop. This holds while the times are in order; an alarm that arrives out
+    of order (or a time too far from ``base`` to keep the sums finite) turns the track
+    *slow* until it empties: it is then scanned one alarm at a time exactly as before.
+    """
+
+    __slots__ = ("base", "cum", "decay", "fast", "flows", "start", "times")
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.times: list[float] = []
+        self.flows: list[Flow] = []
+        self.cum: list[float] = [0.0]
+        self.start = 0  # times[:start] are pruned
+        self.base = 0.0
+        self.fast = True
+
+    def __len__(self) -> int:
+        return len(self.times) - self.start
+
+    def append(self, moment: float, flow: Flow) -> None:
+        times = self.times
+        if len(times) == self.start:
+            self._reset()
+            self.base = moment
+        elif moment < times[-1]:
+            self.fast = False
+        times.append(moment)
+        self.flows.append(flow)
+        if self.fast:
+            exponent = (moment - self.base) / self.decay
+            if not -_MAX_EXPONENT < exponent < _MAX_EXPONENT:  # NaN lands here too
+                self.fast = False
+            else:
+                self.cum.append(self.cum[-1] + math.exp(exponent))
+
+    def prune(self, oldest: float) -> None:
+        """Forget the alarms at the front raised before ``oldest`` (as a deque would)."""
+        times = self.times
+        start, end = self.start, len(times)
+        while start < end and times[start] < oldest:
+            start += 1
+        self.start = start
+        if start == end:
+            self._reset()
+        elif start > 64 and 2 * start > end:
+            self._compact()
+
+    def newest_first(self) -> Iterator[tuple[float, Flow]]:
+        times, flows = self.times, self.flows
+        for i in range(len(times) - 1, self.start - 1, -1):
+            yield times[i], flows[i]
+
+    def _reset(self) -> None:
+        self.times.clear()
+        self.flows.clear()
+        self.cum = [0.0]
+        self.start = 0
+        self.fast = True
+
+    def _compact(self) -> None:
+        """Drop the pruned front and rebase the sums on the oldest alarm kept."""
+        self.times = self.times[self.start :]
+        self.flows = self.flows[self.start :]
+        self.start = 0
+        if not self.fast:
+            return
+        self.base = self.times[0]
+        cum = [0.0]
+        total = 0.0
+        exp, base, decay = math.exp, self.base, self.decay
+        for moment in self.times:
+            total += exp((moment - base) / decay)
+            cum.append(total)
+        self.cum = cum
 
 
 class CausalCorrelation:
@@ -74,13 +160,17 @@ class CausalCorrelation:
             )
             for kind, parents in self._parents.items()
         }
-        self._order = {
-            kind: {cause: i for i, (cause, _) in enumerate(plan)}
+        # each effect type's causes with their place in the graph's order and kernels
+        self._causes = {
+            kind: {cause: (i, alphas) for i, (cause, alphas) in enumerate(plan)}
             for kind, (_, plan) in self._plans.items()
         }
-        # recent alarms of tracked types, by device then type: (raise time, flow), oldest first
-        self._recent: dict[str, dict[str, deque[tuple[float, Flow]]]] = {}
+        # recent alarms of tracked types, by device then type, oldest first
+        self._recent: dict[str, dict[str, _Track]] = {}
         self._newest = float("-inf")
+        # (front time, device, type) of every track: pruning visits only the tracks whose
+        # oldest alarm has aged out, not every device at every batch (a stream's cost)
+        self._fronts: list[tuple[float, str, str]] = []
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         if not self._parents:
@@ -95,10 +185,11 @@ class CausalCorrelation:
                 by_type = recent.get(alarm.device)
                 if by_type is None:
                     by_type = recent[alarm.device] = {}
-                queue = by_type.get(alarm.alarm_type)
-                if queue is None:
-                    queue = by_type[alarm.alarm_type] = deque()
-                queue.append((moment, flow))
+                track = by_type.get(alarm.alarm_type)
+                if track is None:
+                    track = by_type[alarm.alarm_type] = _Track(self._decay)
+                    _push_front(self._fronts, moment, alarm.device, alarm.alarm_type)
+                track.append(moment, flow)
                 newest = max(newest, moment)
         self._newest = newest
         parents_of = self._parents
@@ -127,7 +218,10 @@ class CausalCorrelation:
             if by_type is None:
                 continue
             for cause_type, strength in parents.items():
-                for raised, candidate in reversed(by_type.get(cause_type, ())):
+                track = by_type.get(cause_type)
+                if track is None:
+                    continue
+                for raised, candidate in track.newest_first():
                     if raised > moment:
                         continue
                     if raised < earliest:
@@ -140,14 +234,18 @@ class CausalCorrelation:
 
     def _posterior(self, flow: Flow) -> None:
         """Intensity of ``flow``'s type at its raise time, split into background, repeats and
-        candidate causes; sums run in a fixed order (devices of the ball, then the graph's
-        parents), so that the result does not depend on how the alarms are indexed."""
+        candidate causes. The parts are added with ``math.fsum`` (correctly rounded, so the
+        same whatever the order the tracks are met in) and ties between candidates go to
+        the nearest device in the ball's order, then the graph's order: the result does
+        not depend on how the alarms are indexed."""
         alarm = flow.alarm
         kind = alarm.alarm_type
-        own, plan = self._plans[kind]
-        total = self._background.get(kind, 0.0)
-        caused = 0.0
-        best: tuple[float, Flow, int] | None = None
+        own = self._plans[kind][0]
+        causes = self._causes[kind]
+        parts = [self._background.get(kind, 0.0)]
+        nears: list[float] = []
+        best: Flow | None = None
+        best_weight, best_hops, best_device, best_rank = 0.0, 0, "", 0
         cause_hops = self.config.cause_hops
         recent = self._recent
         scan = self._scan
@@ -155,39 +253,90 @@ class CausalCorrelation:
             by_type = recent.get(device)
             if by_type is None:  # nothing recent there: every part below would be 0
                 continue
-            if hops < len(own) and own[hops] > 0:
-                queue = by_type.get(kind)
-                if queue:
-                    total += scan(flow, queue, own[hops])[0]
-            if len(by_type) < len(plan):  # few types there: visit them in the plan's order
-                order = self._order[kind]
-                steps = sorted(order[t] for t in by_type if t in order)
-                present: Sequence[tuple[str, tuple[float, ...]]] = [plan[i] for i in steps]
-            else:
-                present = plan
-            for cause_type, alphas in present:
+            for cause_type, track in by_type.items():
+                if cause_type == kind:
+                    if hops < len(own) and own[hops] > 0:
+                        parts.append(scan(flow, track, own[hops], hops == 0)[0])
+                    mine = causes.get(kind)  # a type may also be listed as its own cause
+                    if mine is None:
+                        continue
+                    rank, alphas = mine
+                else:
+                    found = causes.get(cause_type)
+                    if found is None:
+                        continue
+                    rank, alphas = found
                 if hops >= len(alphas) or alphas[hops] <= 0:
                     continue
-                queue = by_type.get(cause_type)
-                if not queue:
-                    continue
-                part, near, top, top_weight = scan(flow, queue, alphas[hops])
-                total += part
+                part, near, top, top_weight = scan(
+                    flow, track, alphas[hops], hops == 0 and cause_type == kind
+                )
+                parts.append(part)
                 if top is None or hops > cause_hops:
                     continue
-                caused += near
-                if best is None or top_weight > best[0]:
-                    best = (top_weight, top, hops)
-        if best is None or total <= 0 or caused / total < self.threshold:
+                nears.append(near)
+                if top_weight > best_weight or (
+                    top_weight == best_weight and device == best_device and rank < best_rank
+                ):
+                    best, best_weight, best_hops, best_device, best_rank = (
+                        top,
+                        top_weight,
+                        hops,
+                        device,
+                        rank,
+                    )
+        if best is None:
             return
-        flow.cause, flow.cause_hops, flow.cause_strength = best[1], best[2], caused / total
+        total = math.fsum(parts)
+        caused = math.fsum(nears)
+        if total <= 0 or caused / total < self.threshold:
+            return
+        flow.cause, flow.cause_hops, flow.cause_strength = best, best_hops, caused / total
 
     def _scan(
-        self, flow: Flow, queue: deque[tuple[float, Flow]], alpha: float
+        self, flow: Flow, track: _Track, alpha: float, holds: bool = False
     ) -> tuple[float, float, Flow | None, float]:
-        """Excitation of ``flow`` by the recent alarms of ``queue`` (kernel height
+        """Excitation of ``flow`` by the recent alarms of ``track`` (kernel height
         ``alpha``): in all, within the cause window, and the heaviest alarm there with
-        its weight."""
+        its weight (the newest: the kernel decreases with age). ``holds``: ``flow`` itself
+        is in the track (its own type on its own device), and is left out."""
+        if not track.fast:
+            return self._scan_slowly(flow, track, alpha)
+        moment = flow.alarm.raised_at
+        times, flows, cum = track.times, track.flows, track.cum
+        if self._same_second:
+            hi = bisect_right(times, moment, track.start)
+        else:
+            hi = bisect_left(times, moment, track.start)
+        lo = bisect_left(times, moment - self._window, track.start, hi)
+        if lo >= hi:
+            return 0.0, 0.0, None, 0.0
+        lo_near = bisect_left(times, moment - self.config.cause_seconds, lo, hi)
+        scale = alpha * math.exp((track.base - moment) / track.decay)
+        top_index = hi - 1
+        if holds and self._same_second:
+            own = flows.index(flow, bisect_left(times, moment, lo, hi), hi)
+            if own == top_index:
+                top_index -= 1
+            part = scale * ((cum[own] - cum[lo]) + (cum[hi] - cum[own + 1]))
+            if own >= lo_near:
+                near = scale * ((cum[own] - cum[lo_near]) + (cum[hi] - cum[own + 1]))
+            else:
+                near = scale * (cum[hi] - cum[lo_near])
+        else:
+            part = scale * (cum[hi] - cum[lo])
+            near = scale * (cum[hi] - cum[lo_near])
+        if top_index < lo_near:
+            return part, near, None, 0.0
+        top_weight = alpha * math.exp(-(moment - times[top_index]) / self._decay)
+        if top_weight <= 0.0:
+            return part, near, None, 0.0
+        return part, near, flows[top_index], top_weight
+
+    def _scan_slowly(
+        self, flow: Flow, track: _Track, alpha: float
+    ) -> tuple[float, float, Flow | None, float]:
+        """:meth:`_scan` one alarm at a time, newest first, for a track out of order."""
         moment = flow.alarm.raised_at
         window = self._window
         decay = self._decay
@@ -195,7 +344,7 @@ class CausalCorrelation:
         same_second = self._same_second
         exp = math.exp
         part, near, top, top_weight = 0.0, 0.0, None, 0.0
-        for raised, candidate in reversed(queue):
+        for raised, candidate in track.newest_first():
             if candidate is flow or raised > moment or (raised == moment and not same_second):
                 continue
             age = moment - raised
@@ -210,14 +359,29 @@ class CausalCorrelation:
         return part, near, top, top_weight
 
     def _prune(self) -> None:
+        """Forget alarms raised before the window of any alarm still to come (and the
+        tracks left empty), visiting only the tracks whose front has aged out."""
         oldest = self._newest - self._window - self.config.late_seconds
-        for device in list(self._recent):
-            by_type = self._recent[device]
-            for kind in list(by_type):
-                queue = by_type[kind]
-                while queue and queue[0][0] < oldest:
-                    queue.popleft()
-                if not queue:
-                    del by_type[kind]
+        fronts = self._fronts
+        recent = self._recent
+        while fronts and fronts[0][0] < oldest:
+            _, device, kind = heapq.heappop(fronts)
+            by_type = recent.get(device)
+            track = by_type.get(kind) if by_type is not None else None
+            if by_type is None or track is None:
+                continue
+            track.prune(oldest)
+            if track:
+                _push_front(fronts, track.times[track.start], device, kind)
+                continue
+            del by_type[kind]
             if not by_type:
-                del self._recent[device]
+                del recent[device]
+
+
+def _push_front(
+    fronts: list[tuple[float, str, str]], moment: float, device: str, kind: str
+) -> None:
+    """A track's front on the heap; one that can never age out (NaN) is parked at +inf."""
+    key = moment if not math.isnan(moment) else math.inf
+    heapq.heappush(fronts, (key, device, kind))

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from allo.domain.alarms import Incident
+from allo.domain.alarms import FoldReason, Incident
 from allo.noc.incidents import build_incident
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.topology import Topology
+
+_REASON = {reason: reason.value for reason in FoldReason}  # a dict beats Enum.value per alarm
 
 
 class _Open:
@@ -138,5 +140,5 @@ class GroupIntoIncidents:
         )
         for flow in group.flows:
             flow.incident = None  # let the flows be collected once the incident is out
-        self.reasons.update(member.reason.value for member in incident.members)
+        self.reasons.update(_REASON[member.reason] for member in incident.members)
         return incident

@@ -31,6 +31,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
 from allo.noc.clock import Clock, SystemClock
 from allo.noc.engine import NocEngine
+from allo.noc.group_commit import GroupCommitter
 from allo.noc.silences import Matcher
 from allo.noc.sources import parse_alarm_payload, parse_alertmanager
 from allo.noc.sources.base import InputReport
@@ -75,6 +76,16 @@ def noc_engine(request: Request) -> NocEngine:
     return engine
 
 
+def committer_for(request: Request, engine: NocEngine) -> GroupCommitter:
+    """The app's group committer for its engine (made on first use): concurrent alarm
+    requests share one engine step and one transaction."""
+    committer = getattr(request.app.state, "noc_committer", None)
+    if not isinstance(committer, GroupCommitter) or committer.engine is not engine:
+        committer = GroupCommitter(engine)
+        request.app.state.noc_committer = committer
+    return committer
+
+
 Engine = Annotated[NocEngine, Depends(noc_engine)]
 
 
@@ -111,7 +122,7 @@ async def alertmanager_webhook(request: Request, engine: Engine) -> JSONResponse
     def parse(report: InputReport, first_row: int) -> list[Alarm]:
         return parse_alertmanager(body, report, first_row)
 
-    result = await run_in_threadpool(engine.ingest_payload, parse, "alertmanager")
+    result = await committer_for(request, engine).submit(parse, "alertmanager")
     return JSONResponse(result.to_json())
 
 
@@ -121,7 +132,8 @@ async def post_alarms(request: Request, engine: Engine) -> JSONResponse:
 
     Fields: ``id`` (the idempotency key: an id already stored is not counted again),
     ``device``, ``alarm_type``, ``raised_at`` (epoch seconds or ISO 8601), ``cleared_at``,
-    ``severity``; any other field is kept as an attribute.
+    ``severity``; any other field is kept as an attribute. Concurrent requests are
+    committed together (group commit); the answer comes once the alarms are stored.
     """
     body = await _json_body(request)
     if isinstance(body, JSONResponse):
@@ -132,7 +144,7 @@ async def post_alarms(request: Request, engine: Engine) -> JSONResponse:
     def parse(report: InputReport, first_row: int) -> list[Alarm]:
         return parse_alarm_payload(body, report, first_row)
 
-    result = await run_in_threadpool(engine.ingest_payload, parse, "api")
+    result = await committer_for(request, engine).submit(parse, "api")
     return JSONResponse(result.to_json())
 
 
@@ -348,10 +360,15 @@ def delete_window(window_id: str, engine: Engine) -> Response:
 
 
 @router.get("/v1/noc/status")
-def status(engine: Engine) -> dict[str, Any]:
-    """What the live engine holds: counts, input problems, event version."""
+def status(request: Request, engine: Engine) -> dict[str, Any]:
+    """What the live engine holds: counts, input problems, event version, and how many
+    engine steps (transactions) served how many alarm requests (group commit)."""
     engine.warm_up()
+    committer = getattr(request.app.state, "noc_committer", None)
+    steps = committer.steps if isinstance(committer, GroupCommitter) else 0
+    served = committer.requests if isinstance(committer, GroupCommitter) else 0
     return {
+        "group_commit": {"steps": steps, "requests": served},
         "stream": engine.stream,
         "version": engine.version,
         "recovered_at_start": engine.recovered,

@@ -208,9 +208,15 @@
   $("silence-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
+    let name = String(form.get("name"));
+    if (name === "label") {
+      const label = String(form.get("label") || "").trim();
+      if (!label) { say("Erreur : nommez l'étiquette (par exemple instance)."); return; }
+      name = "label." + label;
+    }
     try {
       await api("POST", "/v1/silences", {
-        matchers: [{ name: form.get("name"), op: form.get("op"), value: form.get("value") }],
+        matchers: [{ name: name, op: form.get("op"), value: form.get("value") }],
         duration_seconds: Number(form.get("minutes")) * 60,
         created_by: form.get("created_by"), comment: form.get("comment"),
       });
