@@ -15,6 +15,8 @@ from allo.assistant.nlu import (
     TfidfSvmBaseline,
     score,
 )
+from allo.assistant.nlu.neighbours import Centring, NearestExamples
+from allo.config import EmbedderKind, Settings
 from allo.errors import InvalidInputError
 from allo.testing.embedders import FakeEmbedder
 
@@ -115,6 +117,60 @@ def test_two_intents_without_oos(tmp_path: Path) -> None:
     examples = [e for e in make_examples(0) if e.intent in {"facture", "wifi"}]
     classifier = IntentClassifier(FakeEmbedder()).fit(examples)
     assert classifier.predict_labels(["ma facture en euros", "wifi lent"]) == ["facture", "wifi"]
+
+
+def test_without_an_embedder_ngrams_alone_do_the_work(tmp_path: Path) -> None:
+    classifier = IntentClassifier(None, cache_dir=tmp_path).fit(make_examples(0))
+    assert classifier.embeddings is None and classifier.name == "tfidf-linearsvc+oos-threshold"
+    test = make_examples(1, per_intent=6)
+    scores = score([e.intent for e in test], classifier.predict_labels([e.text for e in test]))
+    assert scores["accuracy"] >= 0.9 and scores["oos_recall"] >= 0.8
+    assert not classifier.confidence.neighbours  # no embeddings, no nearest examples
+    assert not list(tmp_path.iterdir())  # nothing embedded, nothing cached
+    classifier.warm_up()  # nothing to load, no error
+    with pytest.raises(ValueError, match="lexical_weight"):
+        IntentClassifier(None, lexical_weight=0)
+
+
+def test_calibration_uses_the_nearest_examples(trained: IntentClassifier) -> None:
+    confidence = trained.confidence
+    assert confidence.neighbours and confidence.similarity_scale > 0
+    # a standardised sum: the out-of-fold mean of each signal maps to 0
+    values = confidence(np.array([confidence.svm_mean]), np.array([confidence.similarity_mean]))
+    assert values[0] == pytest.approx(0.0)
+
+
+def test_centring_and_nearest_examples() -> None:
+    vectors = np.array([[1.0, 0.0], [0.8, 0.2], [1.0, 0.4]], dtype=np.float32)
+    centring = Centring().fit(vectors)
+    centred = centring.transform(vectors)
+    assert np.allclose(np.linalg.norm(centred, axis=1), 1.0)
+    assert centred[0] @ centred[1] < 0 < vectors[0] @ vectors[1]  # the shared part is gone
+    nearest = NearestExamples(batch=2).fit(centred, ["a", "b", "a"])
+    sims = nearest.by_intent(centred, ["a", "c", "b"])
+    assert sims.shape == (3, 3)
+    assert sims[0, 0] == pytest.approx(1.0) and (sims[:, 1] == -1.0).all()  # "c": no example
+    assert sims[1, 0] == pytest.approx(max(centred[1] @ centred[0], centred[1] @ centred[2]))
+    assert sims[1, 2] == pytest.approx(1.0) and sims[0, 2] == pytest.approx(centred[0] @ centred[1])
+    with pytest.raises(RuntimeError):
+        Centring().transform(vectors)
+    with pytest.raises(ValueError, match="labels"):
+        NearestExamples().fit(centred, ["a"])
+
+
+def test_server_assistant_without_embedder(tmp_path: Path) -> None:
+    from allo.assistant.session import build_assistant
+    from allo.knowledge.service import KnowledgeBase
+
+    knowledge = KnowledgeBase(Settings(data_dir=tmp_path, embedder=EmbedderKind.NONE))
+    assistant = build_assistant(knowledge)
+    try:
+        classifier = assistant.policy.understander.classifier
+        assert classifier.embeddings is None
+        assert classifier.predict_labels(["ma facture est trop élevée ce mois-ci"]) != ["oos"]
+    finally:
+        assistant.close()
+        knowledge.close()
 
 
 def test_baseline_peer() -> None:

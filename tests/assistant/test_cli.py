@@ -62,6 +62,17 @@ def test_cross_validation(tmp_path: Path) -> None:
     assert scores["n"] == 50 and scores["folds"] == 3 and "baseline" not in scores
 
 
+def test_without_embedder_tfidf_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLO_EMBEDDER", "none")
+    train = write_jsonl(tmp_path / "a.jsonl", 0, 10)
+    test = write_jsonl(tmp_path / "t.jsonl", 1, 4)
+    result = runner.invoke(app, ["intents", "--train", str(train), "--test", str(test), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["model"] == "tfidf-linearsvc+oos-threshold" and scores["accuracy"] >= 0.8
+    assert not (tmp_path / "data" / "cache" / "intent-embeddings").exists()
+
+
 def test_human_output(tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "a.jsonl", 0, 8)
     result = runner.invoke(app, ["intents", "--train", str(train), "--test", str(train)])

@@ -38,6 +38,7 @@ from allo.assistant.store import (
 from allo.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    from allo.assistant.nlu import MessageUnderstanding
     from allo.knowledge.service import KnowledgeBase
 
 #: longest message accepted, in characters
@@ -120,6 +121,12 @@ class Assistant:
         self.clock = clock or SystemClock()
         self.max_chars = max_chars
 
+    def warm_up(self) -> None:
+        """Load what the first text message needs (embedding and language models)."""
+        warm = getattr(self.policy.understander, "warm_up", None)
+        if callable(warm):
+            warm()
+
     def close(self) -> None:
         self.store.close()
 
@@ -139,13 +146,25 @@ class Assistant:
 
     def authorised(self, conversation_id: str, customer_token: str) -> Conversation:
         """The conversation if the token is its customer's; otherwise "not found"."""
-        found = self.store.get(conversation_id) if _ID.match(conversation_id or "") else None
+        return self._authorised(conversation_id, customer_token, None)[0]
+
+    def _authorised(
+        self, conversation_id: str, customer_token: str, message_id: str | None
+    ) -> tuple[Conversation, Turn | None]:
+        """``authorised``, with the stored turn of ``message_id`` read in the same go."""
+        found: Conversation | None = None
+        stored: Turn | None = None
+        if _ID.match(conversation_id or ""):
+            if message_id is None:
+                found = self.store.get(conversation_id)
+            else:
+                found, stored = self.store.get_with_message(conversation_id, message_id)
         if found is None or not hmac.compare_digest(found.customer_hash, _hash(customer_token)):
             raise NotFoundError(
                 f"no conversation {conversation_id!r} for this customer token; "
                 "open a new conversation with POST /v1/conversations"
             )
-        return found
+        return found, stored
 
     def history(self, conversation_id: str, customer_token: str) -> tuple[Conversation, list[Turn]]:
         conversation = self.authorised(conversation_id, customer_token)
@@ -160,8 +179,11 @@ class Assistant:
         seq: int | None = None,
     ) -> Reply:
         """Process one customer message (at most once per ``message_id``)."""
-        conversation = self.authorised(conversation_id, customer_token)
-        if not _MESSAGE_ID.match(message_id or ""):
+        valid_id = bool(_MESSAGE_ID.match(message_id or ""))
+        conversation, stored = self._authorised(
+            conversation_id, customer_token, message_id if valid_id else None
+        )
+        if not valid_id:
             raise InvalidInputError(
                 "message_id must be 1 to 64 letters, digits or . _ : - (one per message)"
             )
@@ -169,7 +191,6 @@ class Assistant:
             message = CustomerMessage(text=clean_text(message.text, self.max_chars))
         elif not _PAYLOAD.match(message.payload or ""):
             raise InvalidInputError("a button payload is 1 to 64 letters, digits or . _ : -")
-        stored = self.store.by_message_id(conversation.id, message_id)
         if stored is not None:
             if stored.role != "customer" or stored.text != message.shown:
                 raise ConversationConflict(
@@ -216,25 +237,28 @@ class Assistant:
         return Reply(conversation.id, status, written, action=action)
 
 
-def build_assistant(knowledge: KnowledgeBase, clock: Clock | None = None) -> Assistant:
-    """The assistant of a running server: demo tutorials and intents, the knowledge base.
+def demo_understanding(knowledge: KnowledgeBase) -> MessageUnderstanding:
+    """The understanding of a running server: the demo intents, trained now (seconds).
 
-    The intent classifier trains at start (seconds) on the knowledge base's embedder;
-    without one (dense search off) it uses the hashing embedder, lexical features then
-    carrying the decision.
+    The intent classifier trains on the knowledge base's embedder; without one (dense
+    search off, ``ALLO_EMBEDDER=none``) it trains on TF-IDF n-grams alone, so that the
+    server never depends on test helpers nor on a model.
     """
-    from allo.assistant.flows import TutorialEngine, demo_folder, demo_registry, load_tutorials
     from allo.assistant.nlu import IntentClassifier, MessageUnderstanding, load_examples
-    from allo.testing.embedders import FakeEmbedder
+
+    cache = knowledge.settings.cache_dir / "intent-embeddings"
+    classifier = IntentClassifier(knowledge.embedder, cache_dir=cache)
+    classifier.fit(load_examples(INTENTS_FILE))
+    return MessageUnderstanding(classifier, languages=knowledge.languages)
+
+
+def build_assistant(knowledge: KnowledgeBase, clock: Clock | None = None) -> Assistant:
+    """The assistant of a running server: demo tutorials and intents, the knowledge base."""
+    from allo.assistant.flows import TutorialEngine, demo_folder, demo_registry, load_tutorials
 
     settings = knowledge.settings
-    embedder = knowledge.embedder or FakeEmbedder()
-    classifier = IntentClassifier(embedder, cache_dir=settings.cache_dir).fit(
-        load_examples(INTENTS_FILE)
-    )
-    understander = MessageUnderstanding(classifier, languages=knowledge.languages)
     tutorials = TutorialEngine(load_tutorials(demo_folder()), demo_registry(clock or SystemClock()))
     store = ConversationStore(settings.resolved_database_url)
     store.migrate()
-    policy = DialoguePolicy(understander, tutorials, knowledge)
+    policy = DialoguePolicy(demo_understanding(knowledge), tutorials, knowledge)
     return Assistant(store, policy, clock, max_chars=settings.assistant.max_message_chars)

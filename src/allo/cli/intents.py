@@ -74,20 +74,18 @@ def _evaluate(
     from allo.assistant.nlu.baseline import TfidfSvmBaseline
     from allo.assistant.nlu.classifier import IntentClassifier
     from allo.assistant.nlu.evaluation import score
-    from allo.errors import ConfigError
     from allo.knowledge.index.embedding import make_embedder
 
     config = settings()
     embedder = make_embedder(config.embedder, config.cache_dir)
-    if embedder is None:
-        raise ConfigError("intent classification needs embeddings: unset ALLO_EMBEDDER=none")
     cache = config.cache_dir / "intent-embeddings"
     classifier = IntentClassifier(embedder, cache_dir=cache)
     splits = _splits(train, test, cv)
-    texts = {e.text for e in train} | {e.text for e in test or []}
-    task = progress.add_task("Embedding", total=len(texts))
-    classifier.embeddings.embed(sorted(texts), lambda n: progress.advance(task, n))
-    progress.remove_task(task)
+    if classifier.embeddings is not None:  # ALLO_EMBEDDER=none: TF-IDF features only
+        texts = {e.text for e in train} | {e.text for e in test or []}
+        task = progress.add_task("Embedding", total=len(texts))
+        classifier.embeddings.embed(sorted(texts), lambda n: progress.advance(task, n))
+        progress.remove_task(task)
 
     task = progress.add_task("Training", total=len(splits) * (2 if baseline else 1))
     truth: list[str] = []
@@ -110,7 +108,7 @@ def _evaluate(
             peer_labels += peer.predict_labels([e.text for e in held])
             progress.advance(task)
     result: dict[str, Any] = {
-        "model": f"{classifier.name} ({embedder.name})",
+        "model": classifier.name + (f" ({embedder.name})" if embedder is not None else ""),
         **score(truth, allo_labels),
         "train_seconds": round(sum(allo_seconds) / len(allo_seconds), 2),
         "oos_threshold": _mean_threshold(thresholds),

@@ -32,7 +32,7 @@ class TfidfSvmBaseline:
 
         self._pipeline = make_pipeline(
             make_union(word_tfidf(), char_tfidf()),
-            LinearSVC(C=self.c),
+            LinearSVC(C=self.c, random_state=0),
         )
         self._pipeline.fit([e.text for e in examples], [e.intent for e in examples])
         return self

@@ -4,23 +4,39 @@ Training (``fit``):
 
 1. every training text is embedded with the e5 ``query: `` prefix, through an on-disk
    cache keyed by content (``CachedQueryEmbedder``), so retraining re-embeds nothing;
-2. features are the L2-normalised embedding joined by TF-IDF word (1-2) and character
-   (2-5) n-grams weighted by ``lexical_weight`` (0 turns them off); they catch product
-   names and rare words that a small embedding model blurs (+0.7 point on CLINC150);
+2. the embeddings are centred on the training mean and L2-normalised again
+   (``Centring``: +0.5 point of in-scope accuracy on inner folds of CLINC150's training
+   data), then joined by TF-IDF word (1-2) and character (2-5) n-grams weighted by
+   ``lexical_weight`` (0 turns them off); the n-grams catch product names and rare words
+   that a small embedding model blurs;
 3. a one-vs-rest linear SVM (``LinearSVC``) scores every intent; examples labelled
-   ``oos`` train one more class. On CLINC150 it measured 0.955 in-scope accuracy where a
-   logistic regression on the same embeddings reached less, for a quarter of the time;
-4. out-of-scope threshold on the best in-scope score: with ``oos_threshold="auto"``
-   and ``oos`` examples in the training data, out-of-fold scores of a k-fold
-   cross-validation *on the training data only* choose the threshold that catches the
-   most out-of-fold ``oos`` examples while keeping the out-of-fold in-scope accuracy
-   within ``max_accuracy_loss`` (0.01) of what it is without a threshold (the lowest
-   such threshold when several catch as many).
-   Without ``oos`` examples, "auto" means no threshold; a number sets it explicitly.
+   ``oos`` train one more class. Classes are ranked by that score plus
+   ``neighbour_weight`` (1) times the cosine similarity (centred embeddings) to the
+   class's nearest training example (``NearestExamples``; ``oos`` examples included, or
+   the ``oos`` class would lose to every intent): +0.15 point of accuracy on inner folds
+   of both CLINC150 and Banking77;
+4. out of scope: a message is ``oos`` when the ``oos`` class wins or when its
+   *confidence* is under a threshold. The confidence adds two standardised signals:
+   the SVM score of the best in-scope intent, and the similarity to its nearest
+   training example (on out-of-fold scores of CLINC150's training data, at 0.80 recall of
+   ``oos`` examples, this kept 97.1 % in-scope accuracy against 96.7 % for the SVM score
+   alone).
+   With ``oos_threshold="auto"`` and ``oos`` examples in the training data, a k-fold
+   cross-validation *on the training data only* gives out-of-fold scores; they set the
+   standardisation and the threshold: the one that catches the most out-of-fold ``oos``
+   examples while keeping the out-of-fold in-scope accuracy within ``max_accuracy_loss``
+   (0.01) of what it is without a threshold (the lowest such threshold when several catch
+   as many). Without ``oos`` examples, "auto" means no threshold; a number is a threshold
+   on the plain SVM score.
 
-Prediction: the best in-scope intent, or ``oos`` when the ``oos`` class wins or the best
-in-scope score is under the threshold. ``score`` is the SVM decision value (above 0:
-the intent's side of its hyperplane), not a probability.
+Without an embedder (``IntentClassifier(None)``, dense search switched off) the
+features are the TF-IDF n-grams alone and the confidence is the SVM score alone: the
+classifier still works, but understands paraphrases less well.
+
+Prediction: the best in-scope intent, or ``oos`` when the ``oos`` class wins or the
+confidence is under the threshold. ``score`` is the SVM decision value of the best
+in-scope intent (above 0: the intent's side of its hyperplane), not a probability;
+``ranking`` lists the top intents in the classifier's order, each with its SVM score.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ import numpy as np
 
 from allo.assistant.nlu.cache import CachedQueryEmbedder
 from allo.assistant.nlu.examples import OOS, Example
+from allo.assistant.nlu.neighbours import Centring, NearestExamples
 from allo.errors import InvalidInputError
 from allo.knowledge.index.embedding import Embedder, Matrix
 
@@ -56,18 +73,81 @@ class IntentPrediction:
         return self.intent != OOS
 
 
-class IntentClassifier:
-    """e5 embeddings + TF-IDF n-grams and a linear SVM, with out-of-scope detection."""
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    """How sure the classifier is that a message is in scope (higher: more in scope).
 
-    name = "e5+tfidf-linearsvc"
+    ``(svm - svm_mean) / svm_scale``, plus ``(similarity - similarity_mean) /
+    similarity_scale`` when ``neighbours``; the default is the plain SVM score.
+    """
+
+    svm_mean: float = 0.0
+    svm_scale: float = 1.0
+    neighbours: bool = False
+    similarity_mean: float = 0.0
+    similarity_scale: float = 1.0
+
+    @classmethod
+    def standardising(cls, svm: np.ndarray, similarity: np.ndarray | None) -> Confidence:
+        """Each signal brought to mean 0 and standard deviation 1 over these examples."""
+
+        def scale(values: np.ndarray) -> float:
+            return float(values.std()) or 1.0
+
+        if similarity is None:
+            return cls(float(svm.mean()), scale(svm))
+        return cls(float(svm.mean()), scale(svm), True, float(similarity.mean()), scale(similarity))
+
+    def __call__(self, svm: np.ndarray, similarity: np.ndarray | None) -> np.ndarray:
+        """The confidence of each example."""
+        value = (svm - self.svm_mean) / self.svm_scale
+        if self.neighbours and similarity is not None:
+            value = value + (similarity - self.similarity_mean) / self.similarity_scale
+        result: np.ndarray = value
+        return result
+
+
+@dataclass(slots=True)
+class _Fitted:
+    """One trained model: features, SVM and the nearest-example index."""
+
+    centring: Centring | None
+    lexical: Any
+    svm: Any
+    nearest: NearestExamples | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Scores:
+    """What a trained model makes of some texts.
+
+    ``svm`` and ``ranked`` (SVM plus nearest-example term) have one column per class;
+    per text: ``intent`` (``oos`` when that class wins), the SVM score ``best`` of the
+    best in-scope intent and ``similarity`` to its nearest example (``None``: no embeddings).
+    """
+
+    classes: list[str]
+    svm: np.ndarray
+    ranked: np.ndarray
+    intent: np.ndarray
+    best: np.ndarray
+    similarity: np.ndarray | None
+
+
+class IntentClassifier:
+    """e5 embeddings + TF-IDF n-grams and a linear SVM, with out-of-scope detection.
+
+    ``embedder=None`` trains on the TF-IDF n-grams alone (no embedding model needed).
+    """
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: Embedder | None,
         *,
         cache_dir: Path | None = None,
         c: float = 1.0,
         lexical_weight: float = 0.5,
+        neighbour_weight: float = 1.0,
         oos_threshold: float | Literal["auto"] = "auto",
         max_accuracy_loss: float = 0.01,
         calibration_folds: int = 3,
@@ -78,53 +158,41 @@ class IntentClassifier:
             raise ValueError(f"c must be > 0, got {c}")
         if lexical_weight < 0:
             raise ValueError(f"lexical_weight must be >= 0, got {lexical_weight}")
+        if neighbour_weight < 0:
+            raise ValueError(f"neighbour_weight must be >= 0, got {neighbour_weight}")
+        if embedder is None and lexical_weight == 0:
+            raise ValueError("without an embedder the TF-IDF features are all: lexical_weight > 0")
         if oos_threshold != "auto" and not isinstance(oos_threshold, int | float):
             raise ValueError(f"oos_threshold must be 'auto' or a number, got {oos_threshold!r}")
         if not 0.0 <= max_accuracy_loss < 1.0:
             raise ValueError(f"max_accuracy_loss must be in [0, 1), got {max_accuracy_loss}")
         if calibration_folds < 2:
             raise ValueError(f"calibration_folds must be >= 2, got {calibration_folds}")
-        self.embeddings = CachedQueryEmbedder(embedder, cache_dir)
+        self.embeddings = CachedQueryEmbedder(embedder, cache_dir) if embedder is not None else None
         self.c = c
         self.lexical_weight = lexical_weight
+        self.neighbour_weight = neighbour_weight
         self.oos_threshold_setting = oos_threshold
         self.max_accuracy_loss = max_accuracy_loss
         self.calibration_folds = calibration_folds
         self.seed = seed
         self.threshold = -np.inf
+        self.confidence = Confidence()
         self.intents: list[str] = []
         self.train_seconds = 0.0
-        self._lexical: Any = None
-        self._model: Any = None
+        self._fitted: _Fitted | None = None
+
+    @property
+    def name(self) -> str:
+        """What the classifier runs on."""
+        if self.embeddings is None:
+            return "tfidf-linearsvc+oos-threshold"
+        return "e5+tfidf-linearsvc+nn" if self.lexical_weight else "e5-linearsvc+nn"
 
     def warm_up(self) -> None:
-        """Load the embedding model."""
-        self.embeddings.embedder.warm_up()
-
-    # ------------------------------------------------------------------ features
-
-    def _features(self, texts: Sequence[str], vectors: Matrix, fit: bool = False) -> Any:
-        if self.lexical_weight == 0:
-            return vectors
-        from scipy.sparse import csr_matrix, hstack
-
-        if fit:
-            from sklearn.pipeline import make_union
-
-            from allo.assistant.nlu.features import char_tfidf, word_tfidf
-
-            self._lexical = make_union(word_tfidf(), char_tfidf())
-            lexical = self._lexical.fit_transform(list(texts))
-        else:
-            lexical = self._lexical.transform(list(texts))
-        # both blocks have unit-norm rows (two TF-IDF blocks of norm 1 each)
-        scaled = lexical * (self.lexical_weight / np.sqrt(2.0))
-        return hstack([csr_matrix(vectors), scaled]).tocsr()
-
-    def _new_model(self) -> Any:
-        from sklearn.svm import LinearSVC
-
-        return LinearSVC(C=self.c)
+        """Load the embedding model (nothing to load without one)."""
+        if self.embeddings is not None:
+            self.embeddings.embedder.warm_up()
 
     # ------------------------------------------------------------------ training
 
@@ -141,60 +209,104 @@ class IntentClassifier:
                 "add examples of other intents"
             )
         texts = [e.text for e in examples]
-        vectors = self.embeddings.embed(texts, progress)
+        vectors = self.embeddings.embed(texts, progress) if self.embeddings is not None else None
         y = np.asarray(labels)
-        features = self._features(texts, vectors, fit=True)
-        self._model = self._new_model().fit(features, y)
+        self._fitted = self._train(texts, vectors, y)
         self.intents = intents
         setting = self.oos_threshold_setting
-        if setting == "auto":
-            has_oos = OOS in set(labels)
-            self.threshold = self._calibrate(texts, vectors, y) if has_oos else -np.inf
-        else:
+        self.confidence = Confidence()
+        if setting != "auto":
             self.threshold = float(setting)
+        elif OOS in set(labels):
+            self.confidence, self.threshold = self._calibrate(texts, vectors, y)
+        else:
+            self.threshold = -np.inf
         self.train_seconds = time.perf_counter() - started
         return self
 
-    def _calibrate(self, texts: Sequence[str], vectors: Matrix, y: np.ndarray) -> float:
-        """Threshold from out-of-fold probabilities on the training data only."""
+    def _train(self, texts: Sequence[str], vectors: Matrix | None, y: np.ndarray) -> _Fitted:
+        """Features, SVM and nearest-example index fitted on these examples only."""
+        from sklearn.svm import LinearSVC
+
+        centring = Centring().fit(vectors) if vectors is not None else None
+        lexical = None
+        if self.lexical_weight > 0 or vectors is None:
+            from sklearn.pipeline import make_union
+
+            from allo.assistant.nlu.features import char_tfidf, word_tfidf
+
+            lexical = make_union(word_tfidf(), char_tfidf()).fit(list(texts))
+        fitted = _Fitted(centring, lexical, None, None)
+        centred = (
+            centring.transform(vectors) if centring is not None and vectors is not None else None
+        )
+        fitted.svm = LinearSVC(C=self.c, random_state=self.seed).fit(
+            self._features(fitted, texts, centred), y
+        )
+        if centred is not None:  # oos examples too: the oos class gets its own similarity
+            fitted.nearest = NearestExamples().fit(centred, y.tolist())
+        return fitted
+
+    def _features(self, fitted: _Fitted, texts: Sequence[str], centred: Matrix | None) -> Any:
+        """Centred embeddings joined by the weighted n-grams (either alone when it is all)."""
+        if fitted.lexical is None:
+            assert centred is not None
+            return centred
+        from scipy.sparse import csr_matrix, hstack
+
+        # two TF-IDF blocks of unit-norm rows: divide by sqrt(2) for a unit-norm whole
+        lexical = fitted.lexical.transform(list(texts)) / np.sqrt(2.0)
+        if centred is None:
+            return lexical
+        return hstack([csr_matrix(centred), lexical * self.lexical_weight]).tocsr()
+
+    def _scores(self, fitted: _Fitted, texts: Sequence[str], vectors: Matrix | None) -> _Scores:
+        """SVM scores, the ranking, and per text the best in-scope intent and its signals."""
+        centred = None
+        if fitted.centring is not None and vectors is not None:
+            centred = fitted.centring.transform(vectors)
+        svm = fitted.svm.decision_function(self._features(fitted, texts, centred))
+        classes = [str(label) for label in fitted.svm.classes_]
+        if svm.ndim == 1:  # two classes: one decision value for the second
+            svm = np.stack([-svm, svm], axis=1)
+        ranked = svm
+        similarity = None
+        if fitted.nearest is not None and centred is not None:
+            near = fitted.nearest.by_intent(centred, classes)
+            ranked = svm + self.neighbour_weight * near
+        intent, column = _best_in_scope(ranked, classes)
+        rows = np.arange(len(svm))
+        if fitted.nearest is not None and centred is not None:
+            similarity = near[rows, column]
+        return _Scores(classes, svm, ranked, intent, svm[rows, column], similarity)
+
+    def _calibrate(
+        self, texts: Sequence[str], vectors: Matrix | None, y: np.ndarray
+    ) -> tuple[Confidence, float]:
+        """Standardisation and threshold from out-of-fold scores on the training data."""
         from sklearn.model_selection import StratifiedKFold
 
         counts = {label: int((y == label).sum()) for label in set(y.tolist())}
         folds = min(self.calibration_folds, min(counts.values()))
-        if folds < 2:
-            return -np.inf  # an intent with a single example: too little data to calibrate
+        if folds < 2:  # an intent with a single example: too little data to calibrate
+            return Confidence(), -np.inf
         best = np.zeros(len(y))
+        similarity = np.zeros(len(y))
         argbest = np.empty(len(y), dtype=object)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        for train, held in splitter.split(vectors, y):
-            held_texts = [texts[i] for i in held]
-            train_texts = [texts[i] for i in train]
-            model = self._new_model().fit(
-                self._features(train_texts, vectors[train], fit=True), y[train]
+        for train, held in splitter.split(np.zeros(len(y)), y):
+            fitted = self._train(
+                [texts[i] for i in train], vectors[train] if vectors is not None else None, y[train]
             )
-            scores = model.decision_function(self._features(held_texts, vectors[held]))
-            top, intent = _best_in_scope(scores, list(model.classes_))
-            best[held] = top
-            argbest[held] = intent
-        # the lexical features of the final model, refitted above, must be the full ones
-        self._features(texts, vectors, fit=True)
-        is_oos = y == OOS
-        correct = (argbest == y) & ~is_oos
-        in_scope = max(int((~is_oos).sum()), 1)
-        floor = correct.sum() / in_scope - self.max_accuracy_loss
-        oos_total = max(int(is_oos.sum()), 1)
-        claimed_oos = argbest == OOS
-
-        def caught(t: float) -> int:
-            return int((is_oos & (claimed_oos | (best < t))).sum())
-
-        chosen, recall = -np.inf, caught(-np.inf) / oos_total
-        for t in np.unique(np.round(best, 3)):
-            if (correct & (best >= t)).sum() / in_scope < floor:
-                break
-            if caught(t) / oos_total > recall:  # the lowest threshold of the best recall
-                chosen, recall = float(t), caught(t) / oos_total
-        return chosen
+            scores = self._scores(
+                fitted, [texts[i] for i in held], vectors[held] if vectors is not None else None
+            )
+            best[held], argbest[held] = scores.best, scores.intent
+            if scores.similarity is not None:
+                similarity[held] = scores.similarity
+        confidence = Confidence.standardising(best, similarity if vectors is not None else None)
+        values = confidence(best, similarity)
+        return confidence, _threshold(values, argbest, y, self.max_accuracy_loss)
 
     # ---------------------------------------------------------------- prediction
 
@@ -206,29 +318,25 @@ class IntentClassifier:
         Customer messages are not written to the embedding cache unless ``use_cache``
         (evaluation on public data sets): the cache must hold no personal data.
         """
-        if self._model is None:
+        if self._fitted is None:
             raise RuntimeError("call fit() before predict()")
         if not texts:
             return []
-        if use_cache:
-            vectors = self.embeddings.embed(list(texts))
-        else:
-            vectors = self.embeddings.embedder.embed_queries(list(texts))
-        scores = self._model.decision_function(self._features(texts, vectors))
-        classes = list(self._model.classes_)
-        if scores.ndim == 1:  # two classes: one decision value for the second
-            scores = np.stack([-scores, scores], axis=1)
-        predictions = []
-        for row in scores:
-            order = np.argsort(-row)
-            ranking = tuple((str(classes[i]), round(float(row[i]), 4)) for i in order[:top])
-            scope = [i for i in order if classes[i] != OOS]
-            best = scope[0]
-            if classes[order[0]] == OOS or row[best] < self.threshold:
-                predictions.append(IntentPrediction(OOS, round(float(row[best]), 4), ranking))
+        vectors = None
+        if self.embeddings is not None:
+            if use_cache:
+                vectors = self.embeddings.embed(list(texts))
             else:
-                intent = str(classes[best])
-                predictions.append(IntentPrediction(intent, round(float(row[best]), 4), ranking))
+                vectors = self.embeddings.embedder.embed_queries(list(texts))
+        scores = self._scores(self._fitted, texts, vectors)
+        confidence = self.confidence(scores.best, scores.similarity)
+        predictions = []
+        for i, (svm, ranked) in enumerate(zip(scores.svm, scores.ranked, strict=True)):
+            order = np.argsort(-ranked)[:top]
+            ranking = tuple((scores.classes[j], round(float(svm[j]), 4)) for j in order)
+            out = scores.intent[i] == OOS or confidence[i] < self.threshold
+            chosen = OOS if out else str(scores.intent[i])
+            predictions.append(IntentPrediction(chosen, round(float(scores.best[i]), 4), ranking))
         return predictions
 
     def predict_labels(self, texts: Sequence[str], *, use_cache: bool = False) -> list[str]:
@@ -236,17 +344,39 @@ class IntentClassifier:
         return [p.intent for p in self.predict(texts, use_cache=use_cache)]
 
 
+def _threshold(
+    confidence: np.ndarray, predicted: np.ndarray, truth: np.ndarray, max_accuracy_loss: float
+) -> float:
+    """The lowest threshold catching the most ``oos`` examples within the accuracy budget.
+
+    ``predicted`` is ``oos`` where that class won (caught whatever the threshold).
+    """
+    is_oos = truth == OOS
+    correct = (predicted == truth) & ~is_oos
+    in_scope = max(int((~is_oos).sum()), 1)
+    floor = correct.sum() / in_scope - max_accuracy_loss
+    claimed_oos = predicted == OOS
+
+    def caught(t: float) -> int:
+        return int((is_oos & (claimed_oos | (confidence < t))).sum())
+
+    chosen, most = -np.inf, caught(-np.inf)
+    for t in np.unique(np.round(confidence, 3)):
+        if (correct & (confidence >= t)).sum() / in_scope < floor:
+            break
+        if caught(t) > most:
+            chosen, most = float(t), caught(t)
+    return chosen
+
+
 def _best_in_scope(scores: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the best in-scope score, and its intent or ``oos`` if oos wins."""
-    if scores.ndim == 1:
-        scores = np.stack([-scores, scores], axis=1)
+    """Per row: the best in-scope intent, or ``oos`` if that class wins; and its column."""
     scope = np.asarray([label != OOS for label in classes])
     names = np.asarray(classes, dtype=object)
     masked = np.where(scope[None, :], scores, -np.inf)
     best_index = masked.argmax(axis=1)
-    best = scores[np.arange(len(scores)), best_index]
     intent = names[best_index]
     if not scope.all():
         oos_wins = scores.argmax(axis=1) == classes.index(OOS)
         intent = np.where(oos_wins, OOS, intent)
-    return best, intent
+    return intent, best_index

@@ -380,17 +380,13 @@ def runner_for(
 ) -> tuple[StoryRunner, set[str]]:
     """A runner on the demo intents and tutorials and this knowledge base, and its intents.
 
-    The intent classifier trains on the knowledge base's embedder, as the server does
-    (its training embeddings are cached under the settings' cache folder).
+    The intent classifier is the server's (``demo_understanding``): trained on the
+    knowledge base's embedder, or on TF-IDF n-grams alone without one.
     """
     from allo.assistant.flows import demo_folder, load_tutorials
-    from allo.assistant.nlu import IntentClassifier, MessageUnderstanding, load_examples
-    from allo.assistant.session import INTENTS_FILE
-    from allo.testing.embedders import FakeEmbedder
+    from allo.assistant.nlu import load_examples
+    from allo.assistant.session import INTENTS_FILE, demo_understanding
 
-    examples = load_examples(INTENTS_FILE)
-    embedder = knowledge.embedder or FakeEmbedder()
-    classifier = IntentClassifier(embedder, cache_dir=knowledge.settings.cache_dir).fit(examples)
-    understander = MessageUnderstanding(classifier, languages=knowledge.languages)
-    intents = {e.intent for e in examples}
+    understander = demo_understanding(knowledge)
+    intents = {e.intent for e in load_examples(INTENTS_FILE)}
     return StoryRunner(understander, load_tutorials(demo_folder()), knowledge, workdir), intents
