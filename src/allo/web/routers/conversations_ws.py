@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from fastapi import APIRouter, WebSocket
@@ -344,6 +344,26 @@ class CustomerSocket:
 _CUSTOMER_AUTH = '{"type": "auth", "customer_token": "..."}'
 
 
+class _Runs(Protocol):
+    async def run(self) -> None: ...
+
+
+async def serve(
+    socket: _Runs, channel: Channel, subscription: Subscription, who: str, advice: str
+) -> None:
+    """Run a socket until its client goes; an unexpected failure is logged (never the
+    frames: they hold tokens) and closes the socket with ``advice``."""
+    try:
+        await socket.run()
+    except ClientGone:
+        pass
+    except Exception:
+        logger.exception("%s socket failed", who)
+        await channel.close(INTERNAL_ERROR, f"internal error; {advice}")
+    finally:
+        subscription.close()
+
+
 @router.websocket("/conversations/{conversation_id}/ws")
 async def customer_socket(websocket: WebSocket, conversation_id: str) -> None:
     """A customer's conversation, live (see the documenting GET operation)."""
@@ -364,15 +384,7 @@ async def customer_socket(websocket: WebSocket, conversation_id: str) -> None:
     socket = CustomerSocket(
         channel, bot, hub, subscription, conversation, auth.customer_token, auth.after, limit
     )
-    try:
-        await socket.run()
-    except ClientGone:
-        pass
-    except Exception:
-        logger.exception("customer socket failed")  # never the frames: they hold the token
-        await channel.close(INTERNAL_ERROR, "internal error; reconnect and resume with 'after'")
-    finally:
-        subscription.close()
+    await serve(socket, channel, subscription, "customer", "reconnect and resume with 'after'")
 
 
 # -- advisors ----------------------------------------------------------------------------
@@ -565,15 +577,7 @@ async def advisor_socket(websocket: WebSocket) -> None:
     subscription = hub.subscribe(ADVISORS)
     bot = assistant_for(websocket.app.state)
     socket = AdvisorSocket(channel, bot, hub, subscription, name, limit)
-    try:
-        await socket.run()
-    except ClientGone:
-        pass
-    except Exception:
-        logger.exception("advisor socket failed")  # never the frames: they hold the token
-        await channel.close(INTERNAL_ERROR, "internal error; reconnect")
-    finally:
-        subscription.close()
+    await serve(socket, channel, subscription, "advisor", "reconnect")
 
 
 router.include_router(docs_router)  # the GET operations that document the sockets
