@@ -1,4 +1,5 @@
-"""The conversation tests of test_session.py, on a real PostgreSQL server."""
+"""The conversation tests of test_session.py and test_store_queries.py, on a real
+PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from tests.assistant.dialogue.test_session import (  # noqa: F401 - collected ag
     test_replayed_message_is_not_processed_twice,
     test_resume_after_restart,
     test_script_text_is_stored_as_is,
+)
+from tests.assistant.dialogue.test_store_queries import (  # noqa: F401 - collected again here
+    test_concurrent_writers_on_one_file,
+    test_create_returns_what_get_reads,
+    test_get_with_message,
+    test_stale_version_is_a_conflict_and_writes_nothing,
 )
 
 pytestmark = POSTGRES_MARKS
