@@ -34,17 +34,18 @@ DEMO = load_stories(demo_stories())
 TUTORIALS = load_tutorials(demo_folder())
 
 #: demo stories that fail on the fake embedder (no semantic similarity, no dense search).
-#: With the e5 model (`allo test conversations`), the IBAN, stolen phone, operator and
-#: roaming stories still fail (no intent for them, or the knowledge base abstains); the
-#: others pass. Strict: a story that starts passing must leave this list.
+#: With the e5 model (`allo test conversations`), the stolen phone, stolen smartphone and
+#: Greece stories still fail: the intent is right but the knowledge base abstains, because
+#: words it has never seen ("dois-je", "dérobé", "août", "là-bas") weigh as much as its
+#: rarest term in the lexical coverage of the abstention model; the others pass.
+#: Strict: a story that starts passing must leave this list.
 FAKE_EMBEDDER_FAILURES = {
-    "question sur la messagerie vocale": "hashing embedder: classified as facture",
-    "question sur le changement d'IBAN": "no payment intent: classified as demenagement",
-    "téléphone volé": "the knowledge base abstains on this wording",
+    "téléphone volé": "the knowledge base abstains: 'dois-je' counts as unseen terms",
+    "smartphone dérobé, bloquer la ligne": "hashing embedder: read as oos; KB abstains too",
+    "forfait en vacances en Grèce": "the knowledge base abstains: 'août', 'là-bas' unseen",
     "deux questions sans réponse": "hashing embedder: football question read as TV",
-    "changer d'opérateur n'est pas une demande de conseiller": "classified as demenagement",
-    "question sur l'itinérance pendant l'activation de la SIM": "knowledge base abstains",
-    "panne du téléphone fixe, numéro donné d'emblée": "hashing embedder: read as demenagement",
+    "question sur l'itinérance pendant l'activation de la SIM": "hashing embedder: read as "
+    "activation_sim",
 }
 
 
