@@ -1,9 +1,11 @@
 """NOC throughput, side by side with Prometheus Alertmanager (issue 5, "Speed, side by side").
 
     python benchmarks/noc_throughput.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
-        [--repeat 10] [--stream-alarms 20000] [--clients 8] [--json]
+        [--repeat 10] [--stream-alarms 20000] [--clients 8] [--ws-alarms 50000]
+        [--ws-connections 8] [--ws-window 32] [--ws-rate 0] [--skip batch,stream,ws,peer]
+        [--graph GRAPH] [--json]
 
-Three figures, measured in the same run on the same alarms (the set replayed ``--repeat``
+The figures, measured in the same run on the same alarms (the set replayed ``--repeat``
 times over, each copy shifted in time so that nothing is a duplicate of another copy):
 
 - ``alarms_per_second``: batch replay from the source file to incidents persisted
@@ -13,10 +15,20 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
   ``--clients`` keep-alive connections; the latency is from sending the alarm to the
   response, which comes once the alarm is persisted and its incident updated. Concurrent
   requests share one engine step and one transaction (group commit):
-  ``stream_transactions`` says how many steps served them. With
-  ``--stream-batch N`` the same alarms are streamed again, N per request (a list), to a
-  fresh server: ``stream_batchN_alarms_per_second`` and ``stream_batchN_p99_ms`` (latency
-  of a request, so of its first alarm).
+  ``stream_transactions`` says how many steps served them. With ``--stream-batch N``
+  the same alarms are streamed again, N per request (a list):
+  ``stream_batchN_alarms_per_second`` and ``stream_batchN_p99_ms`` (latency of a request,
+  so of its first alarm). Each mode gets a fresh server and database of its own.
+- ``stream_ws_alarms_per_second`` and ``stream_ws_p99_ms``: the same alarms, still one by
+  one, but one per WebSocket frame on ``WS /v1/alarms/ws`` from ``--ws-connections``
+  producer sockets (one process, asyncio, the ``websockets`` client, no compression), each
+  with at most ``--ws-window`` frames unacknowledged; the latency of a frame is from its
+  send to the ack that covers it, which comes once its transaction has committed.
+  ``--ws-rate R`` paces the producers at R alarms/s in all (a late frame is timed from its
+  scheduled time, so a server that falls behind shows in the latency). Where the time
+  goes: ``stream_ws_server_cpu_us_per_alarm`` (the server process, from ``/proc``), of
+  which ``stream_ws_engine_us_per_alarm`` inside engine steps (wall time), and the
+  producers' ``stream_ws_client_cpu_us_per_alarm``, on the same cores.
 - ``peer_alertmanager_aps``: Debian's ``prometheus-alertmanager`` started on loopback
   (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
   500; ``null`` with the reason when it is not installed.
@@ -27,6 +39,8 @@ Learning the graph is not timed (``learn_seconds``). Not run in CI.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import http.client
 import json
 import math
@@ -39,9 +53,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -157,6 +173,67 @@ uvicorn.run(create_app(settings, noc_engine=engine), host="127.0.0.1", port={por
 """
 
 
+def _items(alarms: list[Alarm]) -> list[dict[str, object]]:
+    return [
+        {
+            "id": a.id,
+            "device": a.device,
+            "alarm_type": a.alarm_type,
+            "raised_at": a.raised_at,
+            "cleared_at": a.cleared_at,
+        }
+        for a in alarms
+    ]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _p99(latencies: list[float]) -> float:
+    flat = sorted(latencies)
+    return flat[min(len(flat) - 1, math.ceil(0.99 * len(flat)) - 1)]
+
+
+@contextlib.contextmanager
+def server(
+    folder: Path, name: str, graph_path: Path, topology_path: Path | None
+) -> Iterator[tuple[int, int]]:
+    """A fresh ``allo`` server (uvicorn, its own process and database): (port, pid)."""
+    port = free_port()
+    code = SERVER.format(
+        src=str(ROOT / "src"),
+        data=str(folder / name),
+        topology=str(topology_path) if topology_path else "",
+        graph=str(graph_path),
+        port=port,
+    )
+    log_path = folder / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", code], stderr=log)
+        try:
+            try:
+                wait_for(port, "/v1/noc/status")
+            except RuntimeError as exc:
+                raise RuntimeError(log_path.read_text()[-2000:]) from exc
+            yield port, process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _status(port: int) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/v1/noc/status")
+    status: dict[str, Any] = json.loads(connection.getresponse().read())
+    return status
+
+
 def stream(
     alarms: list[Alarm],
     clients: int,
@@ -165,38 +242,16 @@ def stream(
     topology_path: Path | None,
     per_request: int = 1,
 ) -> dict[str, object]:
-    port = free_port()
-    code = SERVER.format(
-        src=str(ROOT / "src"),
-        data=str(folder / "server"),
-        topology=str(topology_path) if topology_path else "",
-        graph=str(graph_path),
-        port=port,
-    )
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-c", code], stderr=log)
-    try:
-        try:
-            wait_for(port, "/v1/noc/status")
-        except RuntimeError as exc:
-            raise RuntimeError((folder / "server.log").read_text()[-2000:]) from exc
-        items = [
-            {
-                "id": a.id,
-                "device": a.device,
-                "alarm_type": a.alarm_type,
-                "raised_at": a.raised_at,
-                "cleared_at": a.cleared_at,
-            }
-            for a in alarms
+    prefix = "stream" if per_request == 1 else f"stream_batch{per_request}"
+    items = _items(alarms)
+    if per_request == 1:  # one alarm object per request, as before
+        bodies = [json.dumps(item).encode() for item in items]
+    else:  # a small list per request (``POST /v1/alarms`` takes lists)
+        bodies = [
+            json.dumps(items[i : i + per_request]).encode()
+            for i in range(0, len(items), per_request)
         ]
-        if per_request == 1:  # one alarm object per request, as before
-            bodies = [json.dumps(item).encode() for item in items]
-        else:  # a small list per request (``POST /v1/alarms`` takes lists)
-            bodies = [
-                json.dumps(items[i : i + per_request]).encode()
-                for i in range(0, len(items), per_request)
-            ]
+    with server(folder, prefix, graph_path, topology_path) as (port, _):
         latencies: list[list[float]] = [[] for _ in range(clients)]
         errors: list[str] = []
 
@@ -221,25 +276,124 @@ def stream(
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - started
-        flat = sorted(x for per in latencies for x in per)
-        p99 = flat[min(len(flat) - 1, math.ceil(0.99 * len(flat)) - 1)]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/v1/noc/status")
-        status = json.loads(connection.getresponse().read())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    prefix = "stream" if per_request == 1 else f"stream_batch{per_request}"
+        flat = [x for per in latencies for x in per]
+        status = _status(port)
     return {
         f"{prefix}_alarms": len(items),
         f"{prefix}_requests": len(bodies),
         f"{prefix}_clients": clients,
         f"{prefix}_alarms_per_second": round(len(items) / seconds, 1),
         f"{prefix}_p50_ms": round(statistics.median(flat) * 1000, 2),
-        f"{prefix}_p99_ms": round(p99 * 1000, 2),
+        f"{prefix}_p99_ms": round(_p99(flat) * 1000, 2),
         f"{prefix}_errors": len(errors),
         f"{prefix}_stored_alarms": status["counts"]["alarms"],
         f"{prefix}_transactions": status.get("group_commit", {}).get("steps"),
+    }
+
+
+# -- streaming over one WebSocket per producer ---------------------------------------------
+
+
+async def _produce(
+    port: int, frames: list[str], window: int, interval: float, start: float
+) -> tuple[list[float], int]:
+    """One producer connection: frames sent one by one, at most ``window`` unacknowledged
+    (and, when ``interval`` > 0, frame k not before ``start + k * interval``). Returns the
+    latency of every frame (its send time, or its scheduled time when paced and late, to
+    its ack) and the number of error frames received."""
+    from websockets.asyncio.client import connect
+
+    sent_at = [0.0] * len(frames)
+    latencies: list[float] = []
+    errors = 0
+    room = asyncio.Semaphore(window)
+    async with connect(
+        f"ws://127.0.0.1:{port}/v1/alarms/ws", compression=None, max_queue=None
+    ) as socket:
+
+        async def read_acks() -> None:
+            nonlocal errors
+            acked = 0
+            while acked < len(frames):
+                message = json.loads(await socket.recv())
+                if message["type"] != "ack":
+                    errors += 1
+                    continue
+                now = time.perf_counter()
+                through = message["through"]
+                for k in range(acked, through):
+                    latencies.append(now - sent_at[k])
+                    room.release()
+                acked = through
+
+        reader = asyncio.create_task(read_acks())
+        for k, text in enumerate(frames):
+            await room.acquire()
+            if interval > 0:
+                due = start + k * interval
+                late = due - time.perf_counter()
+                if late > 0.001:
+                    await asyncio.sleep(late)
+                sent_at[k] = min(due, time.perf_counter())
+            else:
+                sent_at[k] = time.perf_counter()
+            await socket.send(text)
+        await reader
+    return latencies, errors
+
+
+def stream_ws(
+    alarms: list[Alarm],
+    connections: int,
+    window: int,
+    rate: float,
+    folder: Path,
+    graph_path: Path,
+    topology_path: Path | None,
+) -> dict[str, object]:
+    """Alarms one per frame on ``connections`` WebSockets (alarm i on connection
+    i mod connections), each frame timed from its send to the ack that covers it."""
+    frames = [json.dumps(item) for item in _items(alarms)]
+    interval = connections / rate if rate > 0 else 0.0
+    with server(folder, "stream_ws", graph_path, topology_path) as (port, pid):
+
+        async def run() -> list[tuple[list[float], int]]:
+            start = time.perf_counter() + 0.05
+            return await asyncio.gather(
+                *(
+                    _produce(port, frames[c::connections], window, interval, start)
+                    for c in range(connections)
+                )
+            )
+
+        cpu_before, client_before = _cpu_seconds(pid), time.process_time()
+        started = time.perf_counter()
+        outcomes = asyncio.run(run())
+        seconds = time.perf_counter() - started
+        server_cpu = _cpu_seconds(pid) - cpu_before
+        client_cpu = time.process_time() - client_before
+        status = _status(port)
+    flat = [x for latencies, _ in outcomes for x in latencies]
+    group = status.get("group_commit", {})
+    steps = group.get("steps") or 0
+    return {
+        "stream_ws_alarms": len(frames),
+        "stream_ws_connections": connections,
+        "stream_ws_window": window,
+        "stream_ws_target_rate": rate or None,
+        "stream_ws_alarms_per_second": round(len(frames) / seconds, 1),
+        "stream_ws_p50_ms": round(statistics.median(flat) * 1000, 2),
+        "stream_ws_p99_ms": round(_p99(flat) * 1000, 2),
+        "stream_ws_errors": sum(errors for _, errors in outcomes),
+        "stream_ws_acked": len(flat),
+        "stream_ws_stored_alarms": status["counts"]["alarms"],
+        "stream_ws_transactions": steps,
+        "stream_ws_alarms_per_transaction": round(len(frames) / steps, 1) if steps else None,
+        # where the time goes: server CPU per alarm, of which inside engine steps, and the
+        # producers' own CPU (they share the machine)
+        "stream_ws_server_cpu_us_per_alarm": round(server_cpu / len(frames) * 1e6, 1),
+        "stream_ws_engine_us_per_alarm": round(group.get("step_seconds", 0) / len(frames) * 1e6, 1),
+        "stream_ws_client_cpu_us_per_alarm": round(client_cpu / len(frames) * 1e6, 1),
     }
 
 
@@ -329,9 +483,31 @@ def main() -> None:
         default=0,
         help="also stream N alarms per request (stream_batchN_* figures); 0: only one per request",
     )
+    parser.add_argument(
+        "--ws-alarms", type=int, default=50_000, help="alarms streamed over WebSockets (0: skip)"
+    )
+    parser.add_argument("--ws-connections", type=int, default=8, help="producer sockets")
+    parser.add_argument(
+        "--ws-window", type=int, default=32, help="unacknowledged frames per socket, at most"
+    )
+    parser.add_argument(
+        "--ws-rate",
+        type=float,
+        default=0.0,
+        help="pace the producers at this many alarms/s in all (0: as fast as acks allow)",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts not to run: batch, stream (HTTP), ws, peer",
+    )
     parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    unknown = skip - {"batch", "stream", "ws", "peer"}
+    if unknown:
+        parser.error(f"--skip {', '.join(sorted(unknown))}: use batch, stream, ws or peer")
 
     path = args.data / "Alarm.csv"
     topology_path = args.data / "Topology.npy"
@@ -355,18 +531,32 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "learn_seconds": round(learn_seconds, 2),
         }
-        figures.update(batch(path, args.repeat, span, topology, graph, folder))
+        if "batch" not in skip:
+            figures.update(batch(path, args.repeat, span, topology, graph, folder))
         alarms = copies(path, args.repeat, span)
-        figures.update(
-            stream(
-                alarms[: args.stream_alarms],
-                args.clients,
-                folder,
-                graph_path,
-                topology_path if topology else None,
+        if "stream" not in skip:
+            figures.update(
+                stream(
+                    alarms[: args.stream_alarms],
+                    args.clients,
+                    folder,
+                    graph_path,
+                    topology_path if topology else None,
+                )
             )
-        )
-        if args.stream_batch > 1:
+        if args.ws_alarms > 0 and "ws" not in skip:
+            figures.update(
+                stream_ws(
+                    alarms[: args.ws_alarms],
+                    args.ws_connections,
+                    args.ws_window,
+                    args.ws_rate,
+                    folder,
+                    graph_path,
+                    topology_path if topology else None,
+                )
+            )
+        if args.stream_batch > 1 and "stream" not in skip:
             figures.update(
                 stream(
                     alarms[: args.stream_alarms],
@@ -377,7 +567,8 @@ def main() -> None:
                     per_request=args.stream_batch,
                 )
             )
-        figures.update(alertmanager(alarms, folder))
+        if "peer" not in skip:
+            figures.update(alertmanager(alarms, folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if args.json:

@@ -38,6 +38,33 @@ def test_pcic_csv_alarm_id_is_the_type(tmp_path: Path) -> None:
     assert "row 2" in source.report.examples["malformed"][0]
 
 
+def test_pcic_rows_read_quickly_or_with_every_check_give_the_same_alarms(tmp_path: Path) -> None:
+    """Plain rows take a short path; the others (spaces, ISO times, blanks, bad values)
+    the checked one: both number rows alike and keep every row."""
+    path = tmp_path / "Alarm.csv"
+    path.write_text(
+        "alarm_id,device_id,start_timestamp,end_timestamp\n"
+        "5, 9 , 12.5 , 20\n"  # spaces around cells
+        ",,,\n"  # blank: not a data row
+        "6,9,2021-01-01T00:00:00Z,\n"  # ISO raise time, still active
+        "7,9,inf,1\n"  # not finite: malformed
+        "8,,3,4\n"  # no device: malformed
+        "9,10,1e3,1e3,extra\n",  # a fifth column is ignored
+        encoding="utf-8",
+    )
+    source = CsvSource(path)
+    alarms = list(source)
+    assert [a.row for a in alarms] == [0, 1, 2, 3, 4]
+    assert [a.id for a in alarms] == [f"row-{i}" for i in range(5)]
+    assert (alarms[0].alarm_type, alarms[0].device, alarms[0].raised_at) == ("5", "9", 12.5)
+    assert alarms[0].cleared_at == 20.0
+    assert alarms[1].raised_at == 1609459200.0 and alarms[1].cleared_at is None
+    assert [a.alarm_type for a in alarms[2:4]] == [MALFORMED_TYPE, MALFORMED_TYPE]
+    assert source.report.counts["malformed"] == 2
+    assert (alarms[4].alarm_type, alarms[4].raised_at, alarms[4].cleared_at) == ("9", 1e3, 1e3)
+    assert all(a.attributes == {} for a in (alarms[0], alarms[1], alarms[4]))
+
+
 def test_named_csv_keeps_extra_columns(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text(

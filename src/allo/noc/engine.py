@@ -30,10 +30,10 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from allo.domain.alarms import Alarm, FoldReason, Incident, Severity
+from allo.domain.alarms import Alarm, Incident, Severity
 from allo.errors import InvalidInputError
 from allo.noc.clock import Clock
 from allo.noc.incidents import build_incident
@@ -51,7 +51,6 @@ from allo.noc.store import (
 
 _STREAM = re.compile(r"^[A-Za-z0-9_.]{1,40}$")
 Listener = Callable[[int, dict[str, Any]], None]
-_REASON = {reason: reason.value for reason in FoldReason}  # a dict beats Enum.value per alarm
 _LAZY = "_incident_id"  # a history event whose incident is read when a client resumes
 # a request body to parse (rows numbered from the given arrival number) and its source
 Payload = tuple[Callable[[InputReport, int], list[Alarm]], str | None]
@@ -104,7 +103,7 @@ class _Open:
 
 def _provisional_reason(flow: Flow) -> str | None:
     if flow.reason is not None:
-        return _REASON[flow.reason]
+        return flow.reason._value_  # plain attribute: cheaper than .value or hashing
     return "caused" if flow.cause is not None else None
 
 
@@ -245,9 +244,14 @@ class NocEngine:
             return self._ingest_groups([(alarms, source)])[0]
 
     def _ingest_groups(
-        self, groups: Sequence[tuple[Sequence[Alarm], str | None]]
+        self, groups: Sequence[tuple[Sequence[Alarm], str | None]], *, detail: bool = True
     ) -> list[IngestResult]:
-        """One pipeline step and one transaction for the alarms of several callers."""
+        """One pipeline step and one transaction for the alarms of several callers.
+
+        ``detail`` false leaves ``IngestResult.alarms`` empty (one dict per alarm that a
+        replay, which only wants the closed incidents, would build for nothing); it needs
+        a single group, as every caller must hear about its own alarms otherwise."""
+        assert detail or len(groups) == 1, "several callers need each alarm's detail"
         results = [IngestResult() for _ in groups]
         if not groups:
             return results
@@ -257,8 +261,11 @@ class NocEngine:
         batch_ids: set[str] = set()
         owner: dict[int, IngestResult] = {}  # seq -> the result of the caller who sent it
         known = self._known
+        several = len(groups) > 1
+        seq = self._next
         for (alarms, source), result in zip(groups, results, strict=True):
             origin = source or self.source
+            first = seq
             for alarm in alarms:
                 alarm_id = alarm.id
                 if alarm_id in known or alarm_id in batch_ids:
@@ -268,17 +275,19 @@ class NocEngine:
                         result.cleared += 1
                     continue
                 batch_ids.add(alarm_id)
-                fresh.append(AlarmRecord(self._next, alarm, origin, now))
-                owner[self._next] = result
-                self._next += 1
-                result.accepted += 1
+                fresh.append(AlarmRecord(seq, alarm, origin, now))
+                if several:
+                    owner[seq] = result
+                seq += 1
+            result.accepted = seq - first
             self.totals.update(
                 accepted=result.accepted,
                 already_stored=result.already_stored,
                 cleared=result.cleared,
             )
+        self._next = seq
         step = results[0] if len(results) == 1 else IngestResult()
-        write = self._step(fresh, new=True, result=step)
+        write = self._step(fresh, new=True, result=step, detail=detail)
         write.cleared.extend(cleared)
         self.store.write(self.stream, write)
         known.update(batch_ids)
@@ -298,9 +307,11 @@ class NocEngine:
                     result.touched.append(incident)
         return results
 
-    def _step(self, records: list[AlarmRecord], *, new: bool, result: IngestResult) -> WriteBatch:
+    def _step(
+        self, records: list[AlarmRecord], *, new: bool, result: IngestResult, detail: bool = True
+    ) -> WriteBatch:
         """Maintenance first, then the pipeline; returns what to write (written here when
-        re-pushing pending alarms at start-up)."""
+        re-pushing pending alarms at start-up). ``detail``: see :meth:`_ingest_groups`."""
         pipeline = self._ready()
         write = WriteBatch()
         now = self.clock.now()
@@ -346,59 +357,71 @@ class NocEngine:
             for member in members:
                 final[member.alarm_id] = member
             result.touched.append(record_.id)
-            self._forget(incident)
         result.closed.extend(closed)
         touched: dict[str, _Open] = {}
+        views = self._open
+        alarms_out = write.alarms
+        members_out = write.members
+        details = result.alarms if detail else None
         for record, flow in zip(flowing, flows, strict=True):
+            alarm = flow.alarm
             alarm_id = record.alarm.id
-            known = final.get(alarm_id)
-            if known is None:
-                view = self._view(flow, record.seq)
+            known = final.pop(alarm_id, None) if final else None
+            if known is None:  # its incident is still open: a provisional place
+                view = views.get(id(flow.incident))
+                if view is None:
+                    view = self._view(flow, record.seq)
                 view.size += 1
-                view.devices.add(flow.alarm.device)
-                view.first = min(view.first, flow.alarm.raised_at)
-                view.last = max(view.last, flow.alarm.raised_at)
+                view.devices.add(alarm.device)
+                moment = alarm.raised_at
+                if moment < view.first:
+                    view.first = moment
+                if moment > view.last:
+                    view.last = moment
                 reason = _provisional_reason(flow)
                 if reason is not None:
                     view.folded[reason] += 1
                 touched[view.id] = view
-                member = MemberUpdate(
-                    alarm_id,
-                    view.id,
-                    reason or "",
-                    flow.under.alarm.row if flow.under is not None else None,
-                    flow.detail,
-                    final=False,
-                )
+                incident_id = view.id
+                under = flow.under
+                folded_under = under.alarm.row if under is not None else None
+                member_detail = flow.detail
                 is_final = False
             else:
-                member = final.pop(alarm_id)
+                incident_id, reason = known.incident_id, known.reason or None
+                folded_under, member_detail = known.folded_under, known.detail
                 is_final = True
+            issues = flow.issues
             if new:
-                write.alarms.append(
+                alarms_out.append(
                     AlarmRecord(
                         record.seq,
-                        flow.alarm,
+                        alarm,
                         record.source,
                         record.received_at,
-                        member.incident_id,
-                        member.reason or None,
-                        member.folded_under,
-                        member.detail,
-                        tuple(flow.issues),
+                        incident_id,
+                        reason,
+                        folded_under,
+                        member_detail,
+                        tuple(issues) if issues else (),
                         is_final,
                     )
                 )
-                result.alarms.append(
-                    {
-                        "id": alarm_id,
-                        "seq": record.seq,
-                        "incident": member.incident_id,
-                        "issues": list(flow.issues),
-                    }
-                )
+                if details is not None:
+                    details.append(
+                        {
+                            "id": alarm_id,
+                            "seq": record.seq,
+                            "incident": incident_id,
+                            "issues": list(issues),
+                        }
+                    )
             else:
-                write.members.append(replace(member, final=is_final))
+                members_out.append(
+                    MemberUpdate(
+                        alarm_id, incident_id, reason or "", folded_under, member_detail, is_final
+                    )
+                )
         write.members.extend(final.values())  # alarms of earlier calls whose incident closed
         for view in touched.values():
             write.incidents.append(
@@ -434,42 +457,41 @@ class NocEngine:
             self._by_id[view.id] = view
         return view
 
-    def _incident_id(self, incident: Incident) -> str:
-        seqs = [self._seq[a.id] for a in (incident.head, *(m.alarm for m in incident.members))]
-        return f"{self.stream}-{min(seqs):07d}"
-
     def _closed(self, incident: Incident, now: float) -> tuple[IncidentRecord, list[MemberUpdate]]:
-        incident_id = self._incident_id(incident)
-        members = [MemberUpdate(incident.head.id, incident_id, "head", None, "probable root")]
+        """The stored record of a closed incident and the final place of its alarms; the
+        engine forgets it (its open view, its alarms' arrival numbers) on the way."""
+        seq_of = self._seq
+        head = incident.head
+        alarms = [head, *(m.alarm for m in incident.members)]
+        incident_id = f"{self.stream}-{min([seq_of[a.id] for a in alarms]):07d}"
+        view = self._by_id.pop(incident_id, None)
+        if view is not None:
+            self._open.pop(id(view.group), None)
+        for alarm in alarms:
+            seq_of.pop(alarm.id, None)
+        reasons = [m.reason._value_ for m in incident.members]
+        members = [MemberUpdate(head.id, incident_id, "head", None, "probable root")]
         members.extend(
-            MemberUpdate(m.alarm.id, incident_id, _REASON[m.reason], m.folded_under, m.detail)
-            for m in incident.members
+            MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail)
+            for m, reason in zip(incident.members, reasons, strict=True)
         )
-        times = [a.raised_at for a in (incident.head, *(m.alarm for m in incident.members))]
+        times = [a.raised_at for a in alarms]
         record = IncidentRecord(
             incident_id,
             self.stream,
             "pipeline",
             "closed",
-            incident.head,
+            head,
             min(times),
             max(times),
             incident.size,
             incident.devices,
             tuple(r.id for r in incident.roots),
-            dict(Counter(_REASON[m.reason] for m in incident.members)),
+            dict(Counter(reasons)),
             incident.evidence,
             now,
         )
         return record, members
-
-    def _forget(self, incident: Incident) -> None:
-        incident_id = self._incident_id(incident)
-        view = self._by_id.pop(incident_id, None)
-        if view is not None:
-            self._open.pop(id(view.group), None)
-        for alarm in (incident.head, *(m.alarm for m in incident.members)):
-            self._seq.pop(alarm.id, None)
 
     def _fold_maintenance(
         self, record: AlarmRecord, window: MaintenanceWindow, now: float
@@ -540,7 +562,10 @@ class NocEngine:
     # -- the replay protocol (``allo noc ingest``) ---------------------------------------
 
     def push(self, alarms: Sequence[Alarm]) -> list[Incident]:
-        return self.ingest(alarms).closed
+        """:meth:`ingest` for a replay, which reads only the incidents that closed."""
+        with self._lock:
+            self._ready()
+            return self._ingest_groups([(alarms, None)], detail=False)[0].closed
 
     def flush(self) -> list[Incident]:
         """Close every open incident (end of a file); written and published."""
@@ -555,7 +580,6 @@ class NocEngine:
                 write.incidents.append(record)
                 write.members.extend(members)
                 touched.append(record.id)
-                self._forget(incident)
             self.store.write(self.stream, write)
             self._publish(touched)
             return closed

@@ -48,14 +48,33 @@ def build_incident(
     roots: Sequence[Flow],
     topology: Topology | None,
 ) -> Incident:
-    """The frozen incident of an open group (``flows`` includes the head)."""
+    """The frozen incident of an open group (``flows`` includes the head).
+
+    Runs once per alarm of a replay: the common member (folded by a stage, not a listed
+    root) is built here directly; the others go through :func:`member_of`."""
     inside = {id(f) for f in flows}
     root_ids = {id(r) for r in roots}
-    members = tuple(member_of(f, inside, root_ids) for f in flows if f is not head)
+    members = []
+    for f in flows:
+        if f is head:
+            continue
+        reason = f.reason
+        if reason is None or (root_ids and id(f) in root_ids):
+            members.append(member_of(f, inside, root_ids))
+            continue
+        under = f.under
+        members.append(
+            Member(
+                f.alarm,
+                reason,
+                under.alarm.row if under is not None and id(under) in inside else None,
+                f.detail,
+            )
+        )
     devices = tuple(sorted({f.alarm.device for f in flows}))
     evidence = explain(head, flows, members, devices, topology)
     return Incident(
-        incident_id, head.alarm, members, tuple(r.alarm for r in roots), devices, evidence
+        incident_id, head.alarm, tuple(members), tuple(r.alarm for r in roots), devices, evidence
     )
 
 
@@ -128,9 +147,10 @@ def explain(
         )
     start = min(f.alarm.raised_at for f in flows)
     span = max(f.alarm.raised_at for f in flows) - start
-    reasons = Counter(m.reason for m in members)
-    folded_fr = ", ".join(f"{n} {_FR[r]}" for r, n in reasons.most_common())
-    folded_en = ", ".join(f"{n} {r.value}" for r, n in reasons.most_common())
+    # counted by value: hashing a str is cheaper than hashing an Enum member
+    reasons = Counter([m.reason._value_ for m in members]).most_common()
+    folded_fr = ", ".join(f"{n} {_FR_BY_VALUE[r]}" for r, n in reasons)
+    folded_en = ", ".join(f"{n} {r}" for r, n in reasons)
     out.append(
         Evidence(
             "timing",
@@ -152,6 +172,7 @@ _FR = {
     FoldReason.ROOT: "autre(s) cause(s) probable(s)",
     FoldReason.GROUPED: "regroupée(s)",
 }
+_FR_BY_VALUE = {reason.value: text for reason, text in _FR.items()}
 
 
 def incident_json(incident: Incident) -> dict[str, object]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from math import isfinite
 from pathlib import Path
 
 from allo.domain.alarms import Alarm
@@ -39,10 +40,35 @@ class CsvSource:
             pcic = [h.lower() for h in header[:4]] == PCIC_HEADER
             row = 0
             for cells in reader:
-                if not cells or not any(c.strip() for c in cells):
+                if pcic and len(cells) >= 4:  # the common row, read without a detour
+                    alarm = self._pcic_fast(cells, row)
+                    if alarm is not None:
+                        yield alarm
+                        row += 1
+                        continue
+                if not cells or not "".join(cells).strip():  # a blank row is no data row
                     continue
                 yield self._pcic(cells, row) if pcic else self._named(header, cells, row)
                 row += 1
+
+    @staticmethod
+    def _pcic_fast(cells: list[str], row: int) -> Alarm | None:
+        """A well-formed PCIC row's alarm with plain numbers for times, else ``None`` (then
+        :meth:`_pcic` reads it, with every check and error message): this runs for every
+        row of a large file, where the general path's calls are most of the cost."""
+        alarm_type = cells[0].strip()
+        device = cells[1].strip()
+        if not alarm_type or not device:
+            return None
+        end = cells[3].strip()
+        try:
+            raised = float(cells[2])
+            cleared = float(end) if end else None
+        except ValueError:
+            return None
+        if not isfinite(raised) or (cleared is not None and not isfinite(cleared)):
+            return None
+        return Alarm(f"row-{row}", device, alarm_type, raised, cleared, row=row)
 
     def _pcic(self, cells: list[str], row: int) -> Alarm:
         raw = ",".join(cells)

@@ -165,6 +165,23 @@ class CausalCorrelation:
             kind: {cause: (i, alphas) for i, (cause, alphas) in enumerate(plan)}
             for kind, (_, plan) in self._plans.items()
         }
+        # for each effect type and each hop count up to the kernels' reach: the height of
+        # its own kernel there (0.0 where it does not reach or is not positive) and its
+        # causes with their rank and kernel height there (those whose height is not <= 0)
+        self._reach: dict[str, tuple[tuple[float, dict[str, tuple[int, float]]], ...]] = {
+            kind: tuple(
+                (
+                    own[h] if h < len(own) and own[h] > 0 else 0.0,
+                    {
+                        cause: (rank, alphas[h])
+                        for cause, (rank, alphas) in self._causes[kind].items()
+                        if h < len(alphas) and not alphas[h] <= 0
+                    },
+                )
+                for h in range(self._model_hops)
+            )
+            for kind, (own, _) in self._plans.items()
+        }
         # recent alarms of tracked types, by device then type, oldest first
         self._recent: dict[str, dict[str, _Track]] = {}
         self._newest = float("-inf")
@@ -237,43 +254,90 @@ class CausalCorrelation:
         candidate causes. The parts are added with ``math.fsum`` (correctly rounded, so the
         same whatever the order the tracks are met in) and ties between candidates go to
         the nearest device in the ball's order, then the graph's order: the result does
-        not depend on how the alarms are indexed."""
+        not depend on how the alarms are indexed.
+
+        This is the hot loop of a replay, so the scan of a track is written out here rather
+        than called: with its running sums, a track gives the excitation of any run of its
+        alarms in one subtraction (bisect the window, then ``cum[hi] - cum[lo]``); the
+        window is located once and serves both kernels when the type is listed as its own
+        cause. The newest alarm in the cause window is the heaviest (the kernel decreases
+        with age); the flow itself, in its own track, is left out. A part that is exactly
+        zero is left out of the sums, which does not change them."""
         alarm = flow.alarm
         kind = alarm.alarm_type
-        own = self._plans[kind][0]
-        causes = self._causes[kind]
+        moment = alarm.raised_at
+        reach = self._reach[kind]
         parts = [self._background.get(kind, 0.0)]
         nears: list[float] = []
         best: Flow | None = None
         best_weight, best_hops, best_device, best_rank = 0.0, 0, "", 0
         cause_hops = self.config.cause_hops
+        same_second = self._same_second
+        earliest = moment - self._window
+        earliest_near = moment - self.config.cause_seconds
+        decay = self._decay
+        exp = math.exp
         recent = self._recent
-        scan = self._scan
         for device, hops in self._near(alarm.device, self._model_hops - 1).items():
             by_type = recent.get(device)
             if by_type is None:  # nothing recent there: every part below would be 0
                 continue
+            own_alpha, table = reach[hops]
             for cause_type, track in by_type.items():
-                if cause_type == kind:
-                    if hops < len(own) and own[hops] > 0:
-                        parts.append(scan(flow, track, own[hops], hops == 0)[0])
-                    mine = causes.get(kind)  # a type may also be listed as its own cause
-                    if mine is None:
+                entry = table.get(cause_type)
+                self_alpha = own_alpha if cause_type == kind else 0.0
+                if entry is None and self_alpha == 0.0:
+                    continue
+                if not track.fast:
+                    if self_alpha > 0:
+                        parts.append(self._scan_slowly(flow, track, self_alpha)[0])
+                    if entry is None:
                         continue
-                    rank, alphas = mine
+                    rank, alpha = entry
+                    part, near, top, top_weight = self._scan_slowly(flow, track, alpha)
+                    parts.append(part)
+                    if top is None or hops > cause_hops:
+                        continue
                 else:
-                    found = causes.get(cause_type)
-                    if found is None:
+                    times = track.times
+                    start = track.start
+                    if same_second:
+                        hi = bisect_right(times, moment, start)
+                    else:
+                        hi = bisect_left(times, moment, start)
+                    lo = bisect_left(times, earliest, start, hi)
+                    if lo >= hi:
                         continue
-                    rank, alphas = found
-                if hops >= len(alphas) or alphas[hops] <= 0:
-                    continue
-                part, near, top, top_weight = scan(
-                    flow, track, alphas[hops], hops == 0 and cause_type == kind
-                )
-                parts.append(part)
-                if top is None or hops > cause_hops:
-                    continue
+                    lo_near = bisect_left(times, earliest_near, lo, hi)
+                    factor = exp((track.base - moment) / track.decay)
+                    cum = track.cum
+                    top_index = hi - 1
+                    if hops == 0 and cause_type == kind and same_second:  # the flow's own track
+                        own = track.flows.index(flow, bisect_left(times, moment, lo, hi), hi)
+                        if own == top_index:
+                            top_index -= 1
+                        span = (cum[own] - cum[lo]) + (cum[hi] - cum[own + 1])
+                        if own >= lo_near:
+                            span_near = (cum[own] - cum[lo_near]) + (cum[hi] - cum[own + 1])
+                        else:
+                            span_near = cum[hi] - cum[lo_near]
+                    else:
+                        span = cum[hi] - cum[lo]
+                        span_near = cum[hi] - cum[lo_near]
+                    if self_alpha > 0:
+                        parts.append(self_alpha * factor * span)
+                    if entry is None:
+                        continue
+                    rank, alpha = entry
+                    scale = alpha * factor
+                    parts.append(scale * span)
+                    if top_index < lo_near or hops > cause_hops:
+                        continue
+                    top_weight = alpha * exp(-(moment - times[top_index]) / decay)
+                    if top_weight <= 0.0:
+                        continue
+                    near = scale * span_near
+                    top = track.flows[top_index]
                 nears.append(near)
                 if top_weight > best_weight or (
                     top_weight == best_weight and device == best_device and rank < best_rank
@@ -293,50 +357,12 @@ class CausalCorrelation:
             return
         flow.cause, flow.cause_hops, flow.cause_strength = best, best_hops, caused / total
 
-    def _scan(
-        self, flow: Flow, track: _Track, alpha: float, holds: bool = False
-    ) -> tuple[float, float, Flow | None, float]:
-        """Excitation of ``flow`` by the recent alarms of ``track`` (kernel height
-        ``alpha``): in all, within the cause window, and the heaviest alarm there with
-        its weight (the newest: the kernel decreases with age). ``holds``: ``flow`` itself
-        is in the track (its own type on its own device), and is left out."""
-        if not track.fast:
-            return self._scan_slowly(flow, track, alpha)
-        moment = flow.alarm.raised_at
-        times, flows, cum = track.times, track.flows, track.cum
-        if self._same_second:
-            hi = bisect_right(times, moment, track.start)
-        else:
-            hi = bisect_left(times, moment, track.start)
-        lo = bisect_left(times, moment - self._window, track.start, hi)
-        if lo >= hi:
-            return 0.0, 0.0, None, 0.0
-        lo_near = bisect_left(times, moment - self.config.cause_seconds, lo, hi)
-        scale = alpha * math.exp((track.base - moment) / track.decay)
-        top_index = hi - 1
-        if holds and self._same_second:
-            own = flows.index(flow, bisect_left(times, moment, lo, hi), hi)
-            if own == top_index:
-                top_index -= 1
-            part = scale * ((cum[own] - cum[lo]) + (cum[hi] - cum[own + 1]))
-            if own >= lo_near:
-                near = scale * ((cum[own] - cum[lo_near]) + (cum[hi] - cum[own + 1]))
-            else:
-                near = scale * (cum[hi] - cum[lo_near])
-        else:
-            part = scale * (cum[hi] - cum[lo])
-            near = scale * (cum[hi] - cum[lo_near])
-        if top_index < lo_near:
-            return part, near, None, 0.0
-        top_weight = alpha * math.exp(-(moment - times[top_index]) / self._decay)
-        if top_weight <= 0.0:
-            return part, near, None, 0.0
-        return part, near, flows[top_index], top_weight
-
     def _scan_slowly(
         self, flow: Flow, track: _Track, alpha: float
     ) -> tuple[float, float, Flow | None, float]:
-        """:meth:`_scan` one alarm at a time, newest first, for a track out of order."""
+        """The excitation of ``flow`` by ``track``: in all, within the cause window, and the
+        heaviest alarm there with its weight; one alarm at a time, newest first, for a track
+        out of order."""
         moment = flow.alarm.raised_at
         window = self._window
         decay = self._decay

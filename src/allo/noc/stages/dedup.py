@@ -27,29 +27,35 @@ class Deduplicate:
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         window = self.config.duplicate_seconds
+        ids = self._ids
+        last = self._last
         for flow in batch:
             alarm = flow.alarm
-            first = self._ids.get(alarm.id)
+            alarm_id = alarm.id
+            first = ids.get(alarm_id)
             if first is not None:
                 self.report.add(
                     "duplicate_id",
                     alarm.row,
-                    f"id {alarm.id!r} already seen at row {first.alarm.row}",
+                    f"id {alarm_id!r} already seen at row {first.alarm.row}",
                 )
                 flow.issues.append("duplicate id")
                 flow.fold(FoldReason.DUPLICATE, first, f"same id as row {first.alarm.row}")
                 continue
-            self._ids[alarm.id] = flow
-            if len(self._ids) > _MAX_IDS:
-                self._ids.popitem(last=False)
-            previous = self._last.get(flow.key)
-            self._last[flow.key] = flow
+            ids[alarm_id] = flow
+            if len(ids) > _MAX_IDS:
+                ids.popitem(last=False)
+            key = (alarm.device, alarm.alarm_type)
+            previous = last.get(key)
+            last[key] = flow
             if previous is None:
                 continue
             before = previous.alarm
-            active = before.cleared_at is None or before.cleared_at >= alarm.raised_at
-            gap = alarm.raised_at - before.raised_at
-            if 0 <= gap <= window or (gap >= 0 and active):
+            moment = alarm.raised_at
+            gap = moment - before.raised_at
+            if not gap >= 0:  # raised before the previous one (NaN too): no repeat
+                continue
+            if gap <= window or before.cleared_at is None or before.cleared_at >= moment:
                 head = previous.under if previous.reason is FoldReason.DUPLICATE else previous
                 assert head is not None
                 flow.fold(

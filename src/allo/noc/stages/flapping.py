@@ -22,15 +22,21 @@ class SuppressFlapping:
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         window = self.config.flap_seconds
+        count = self.config.flap_count
+        raises = self._raises
         for flow in batch:
             if flow.reason is not None:
                 continue
-            series = self._raises.setdefault(flow.key, deque())
-            moment = flow.alarm.raised_at
-            while series and series[0].alarm.raised_at < moment - window:
+            alarm = flow.alarm
+            key = (alarm.device, alarm.alarm_type)
+            series = raises.get(key)
+            if series is None:
+                series = raises[key] = deque()
+            oldest = alarm.raised_at - window
+            while series and series[0].alarm.raised_at < oldest:
                 series.popleft()
             series.append(flow)
-            if len(series) >= self.config.flap_count:
+            if len(series) >= count:
                 first = series[0]
                 flow.fold(
                     FoldReason.FLAPPING,

@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from allo.domain.alarms import FoldReason, Incident
+from allo.domain.alarms import Incident
 from allo.noc.incidents import build_incident
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.topology import Topology
-
-_REASON = {reason: reason.value for reason in FoldReason}  # a dict beats Enum.value per alarm
 
 
 class _Open:
@@ -50,11 +48,15 @@ class GroupIntoIncidents:
 
     def add(self, batch: list[Flow]) -> list[Incident]:
         """Place every flow of the batch; returns the incidents that can no longer grow."""
+        newest = self._newest
+        place = self._place
         for flow in batch:
-            self._place(flow)
-            if "raise time far in the future" not in flow.issues:
-                self._newest = max(self._newest, flow.alarm.raised_at)
-        horizon = self._newest - self.config.incident_seconds - self.config.late_seconds
+            place(flow)
+            moment = flow.alarm.raised_at
+            if moment > newest and "raise time far in the future" not in flow.issues:
+                newest = moment
+        self._newest = newest
+        horizon = newest - self.config.incident_seconds - self.config.late_seconds
         return self._close(lambda group: group.first < horizon)
 
     def close_all(self) -> list[Incident]:
@@ -66,41 +68,56 @@ class GroupIntoIncidents:
         return self.topology.ball(device, radius)
 
     def _place(self, flow: Flow) -> None:
+        """Join the best open incident near ``flow`` (see the module docstring) or open one:
+        the lowest ``(linked, same root key, hops, first)``, the first met winning a tie."""
         alarm = flow.alarm
         moment = alarm.raised_at
         window = self.config.incident_seconds
-        linked = {id(x.incident) for x in (flow.under, flow.cause) if x is not None}
-        is_root = flow.cause is None
+        under, cause = flow.under, flow.cause
+        under_group = under.incident if under is not None else None
+        cause_group = cause.incident if cause is not None else None
+        is_root = cause is None
+        key = (alarm.device, alarm.alarm_type)
         best: _Open | None = None
         best_rank: tuple[int, int, int, float] | None = None
+        open_ = self._open
         for device, hops in self._near(alarm.device, self.config.incident_hops).items():
-            for group in self._open.get(device, ()):
-                if max(group.last, moment) - min(group.first, moment) > window:
+            groups = open_.get(device)
+            if groups is None:
+                continue
+            for group in groups:
+                first, last = group.first, group.last
+                if (last if last > moment else moment) - (
+                    first if first < moment else moment
+                ) > window:
                     continue
                 rank = (
-                    0 if id(group) in linked else 1,
-                    0 if is_root and flow.key in group.keys else 1,
+                    0 if group is under_group or group is cause_group else 1,
+                    0 if is_root and key in group.keys else 1,
                     hops,
-                    group.first,
+                    first,
                 )
                 if best_rank is None or rank < best_rank:
                     best, best_rank = group, rank
         if best is None:
             self._count += 1
             group = _Open(self._count, flow)
-            self._open.setdefault(alarm.device, []).append(group)
+            open_.setdefault(alarm.device, []).append(group)
             flow.incident = group
             return
         best.flows.append(flow)
-        best.first, best.last = min(best.first, moment), max(best.last, moment)
+        if moment < best.first:
+            best.first = moment
+        if moment > best.last:
+            best.last = moment
         best.devices.add(alarm.device)
         flow.incident = best
-        if is_root and flow.key not in best.keys:
+        if is_root and key not in best.keys:
             if best.head.cause is not None and self._can_lead(flow, best):
                 self._promote(best, flow)
             else:
                 best.roots.append(flow)
-                best.keys.add(flow.key)
+                best.keys.add(key)
 
     def _can_lead(self, flow: Flow, group: _Open) -> bool:
         near = self._near(flow.alarm.device, self.config.incident_hops)
@@ -140,5 +157,6 @@ class GroupIntoIncidents:
         )
         for flow in group.flows:
             flow.incident = None  # let the flows be collected once the incident is out
-        self.reasons.update(_REASON[member.reason] for member in incident.members)
+        # ``_value_``: a plain attribute, cheaper than ``.value`` or hashing the member
+        self.reasons.update([member.reason._value_ for member in incident.members])
         return incident

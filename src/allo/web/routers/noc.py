@@ -2,6 +2,8 @@
 
 - ``POST /v1/alarms/alertmanager``: Prometheus Alertmanager's webhook payload.
 - ``POST /v1/alarms``: generic JSON, one alarm object, a list, or ``{"alarms": [...]}``.
+- ``WS /v1/alarms/ws``: alarms streamed one per frame, acknowledged once committed
+  (:mod:`allo.web.routers.noc_ws`).
 - ``GET /v1/incidents`` (paginated, filtered), ``GET /v1/incidents/{id}`` (drill-down),
   ``POST /v1/incidents/{id}/ack`` and ``/resolve``.
 - ``GET /v1/incidents/stream``: Server-Sent Events, resumable with ``Last-Event-ID``.
@@ -38,10 +40,13 @@ from allo.noc.sources.base import InputReport
 from allo.noc.sources.fields import timestamp
 from allo.noc.store import KINDS, STATUSES, IncidentQuery, SqlNocStore
 from allo.web.errors import error_body
+from allo.web.routers import noc_ws
+from allo.web.routers.noc_ws import committer_of
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(tags=["noc"])
+router.include_router(noc_ws.router)  # WS /v1/alarms/ws and its documenting GET
 
 
 def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
@@ -78,12 +83,8 @@ def noc_engine(request: Request) -> NocEngine:
 
 def committer_for(request: Request, engine: NocEngine) -> GroupCommitter:
     """The app's group committer for its engine (made on first use): concurrent alarm
-    requests share one engine step and one transaction."""
-    committer = getattr(request.app.state, "noc_committer", None)
-    if not isinstance(committer, GroupCommitter) or committer.engine is not engine:
-        committer = GroupCommitter(engine)
-        request.app.state.noc_committer = committer
-    return committer
+    requests, and the alarm sockets, share one engine step and one transaction."""
+    return committer_of(request.app, engine)
 
 
 Engine = Annotated[NocEngine, Depends(noc_engine)]
@@ -362,13 +363,19 @@ def delete_window(window_id: str, engine: Engine) -> Response:
 @router.get("/v1/noc/status")
 def status(request: Request, engine: Engine) -> dict[str, Any]:
     """What the live engine holds: counts, input problems, event version, and how many
-    engine steps (transactions) served how many alarm requests (group commit)."""
+    engine steps (transactions) served how many alarm requests and alarms (group commit),
+    with the time spent inside them."""
     engine.warm_up()
     committer = getattr(request.app.state, "noc_committer", None)
-    steps = committer.steps if isinstance(committer, GroupCommitter) else 0
-    served = committer.requests if isinstance(committer, GroupCommitter) else 0
+    if not isinstance(committer, GroupCommitter):
+        committer = GroupCommitter(engine)  # none made yet: all zero
     return {
-        "group_commit": {"steps": steps, "requests": served},
+        "group_commit": {
+            "steps": committer.steps,
+            "requests": committer.requests,
+            "alarms": committer.alarms,
+            "step_seconds": round(committer.step_seconds, 3),
+        },
         "stream": engine.stream,
         "version": engine.version,
         "recovered_at_start": engine.recovered,
