@@ -45,3 +45,16 @@ def test_empty_index() -> None:
     index = LexicalIndex()
     index.build([])
     assert index.search("box", 5) == []
+
+
+def test_hyphenated_stopwords_make_no_joined_term() -> None:
+    analyzer = FrenchAnalyzer()
+    # "dois-je", "est-ce", "a-t-il" must not become rare made-up terms such as "doisj"
+    assert analyzer.tokens("Que dois-je faire ? Est-ce cassé ? A-t-il répondu ?") == [
+        analyzer.tokens("cassé")[0],
+        analyzer.tokens("répondu")[0],
+    ]
+    assert analyzer.tokens("là-bas") == analyzer.tokens("bas")
+    # words whose parts all carry meaning still meet their joined spelling
+    assert set(analyzer.tokens("wifi")) <= set(analyzer.tokens("Wi-Fi"))
+    assert set(analyzer.tokens("esim")) <= set(analyzer.tokens("e-SIM"))

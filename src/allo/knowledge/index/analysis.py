@@ -25,7 +25,7 @@ _STOPWORD_TEXT = """
     does did can how what which who when where why not no comment quel quelle quels quelles
     quoi veux voudrais souhaite souhaiterais aimerais besoin peux pouvez puis depuis bonjour
     merci svp stp suis etes encore toujours vraiment deja aussi hello please want would like
-    need help hi thanks veut dire faut ca cela ceci est-ce
+    need help hi thanks veut dire faut ca cela ceci est-ce dois doit devez doivent devons
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
@@ -53,14 +53,18 @@ class FrenchAnalyzer:
         """The index terms of ``text``, in order (duplicates kept: they count in BM25).
 
         A hyphenated word gives its parts and its joined form, so "Wi-Fi" meets "wifi"
-        and "e-SIM" meets "eSIM".
+        and "e-SIM" meets "eSIM"; the joined form only when no part is a stopword, so that
+        "dois-je", "est-ce" or "là-bas" do not become rare made-up terms ("doisj") that
+        weigh like the rarest word of the base and sink the answer's confidence.
         """
         terms: list[str] = []
         for word in _WORD.findall(text.lower()):
             if "-" in word:
                 parts = [part for part in word.split("-") if part]
-                terms.extend(self._term(part) for part in parts if self._keep(part))
-                terms.append(self._term("".join(parts)))
+                kept = [part for part in parts if self._keep(part)]
+                terms.extend(self._term(part) for part in kept)
+                if len(kept) == len(parts) > 1:
+                    terms.append(self._term("".join(parts)))
             elif self._keep(word):
                 terms.append(self._term(word))
         return terms
