@@ -15,7 +15,7 @@ from allo.config import RetrievalMode, Settings
 from allo.domain import Answer, Chunk, Document, Passage
 from allo.errors import InvalidInputError
 from allo.knowledge.answer import ExtractiveAnswerer
-from allo.knowledge.index.embedding import Embedder, make_embedder
+from allo.knowledge.index.embedding import Embedder, QueryVector, make_embedder
 from allo.knowledge.index.retriever import Retriever, SnapshotLoader
 from allo.knowledge.ingest.loader import Ingestor, IngestReport
 from allo.language import LanguageDetector
@@ -165,17 +165,27 @@ class KnowledgeBase:
         return self.retriever.search(query, mode, k)
 
     def ask(
-        self, question: str, mode: RetrievalMode | None = None, lang: str | None = None
+        self,
+        question: str,
+        mode: RetrievalMode | None = None,
+        lang: str | None = None,
+        *,
+        query_vector: QueryVector | None = None,
     ) -> Answer:
         """Answer from the documents, with citations, or abstain (no language model).
 
         Sentences of a document addressed to the assistant are never quoted (see
         ``answer_from_data``): an ingested page must not speak to customers in our name.
+        ``query_vector``: the question's embedding if the caller computed it already
+        (the assistant's intent classifier does); used only when it is the embedder's
+        vector of the question as searched (see ``Retriever.search``).
         """
         from allo.knowledge.grounded.generator import answer_from_data
 
-        question, lang, mode, passages = self._retrieve(question, mode, lang)
+        question, lang, mode, passages = self._retrieve(question, mode, lang, query_vector)
         decision = self.answerer.answer(question, lang, passages, mode.value)
+        if decision.abstained:  # what answer_from_data returns too, without cleaning passages
+            return decision
         return answer_from_data(self.answerer, question, lang, passages, mode.value, decision)
 
     def generate(
@@ -210,7 +220,11 @@ class KnowledgeBase:
         )
 
     def _retrieve(
-        self, question: str, mode: RetrievalMode | None, lang: str | None
+        self,
+        question: str,
+        mode: RetrievalMode | None,
+        lang: str | None,
+        query_vector: QueryVector | None = None,
     ) -> tuple[str, str, RetrievalMode, list[Passage]]:
         """The cleaned question, its language, the mode and the ranked passages."""
         question = " ".join(question.split())
@@ -223,5 +237,7 @@ class KnowledgeBase:
             )
         lang = lang or self.languages.detect(question)
         mode = mode or self.retriever.default_mode()
-        passages = self.retriever.search(question, mode, k=max(10, self.settings.retrieval.top_k))
+        passages = self.retriever.search(
+            question, mode, k=max(10, self.settings.retrieval.top_k), query_vector=query_vector
+        )
         return question, lang, mode, passages

@@ -52,6 +52,7 @@ import numpy as np
 from allo.assistant.nlu.cache import CachedQueryEmbedder
 from allo.assistant.nlu.examples import OOS, Example
 from allo.assistant.nlu.neighbours import Centring, NearestExamples
+from allo.assistant.nlu.rows import Rows, TfidfRows, side_by_side
 from allo.errors import InvalidInputError
 from allo.knowledge.index.embedding import Embedder, Matrix
 
@@ -112,7 +113,7 @@ class _Fitted:
     """One trained model: features, SVM and the nearest-example index."""
 
     centring: Centring | None
-    lexical: Any
+    lexical: tuple[TfidfRows, ...] | None  # fitted TF-IDF vectorizers, blocks side by side
     svm: Any
     nearest: NearestExamples | None
 
@@ -231,11 +232,12 @@ class IntentClassifier:
         centring = Centring().fit(vectors) if vectors is not None else None
         lexical = None
         if self.lexical_weight > 0 or vectors is None:
-            from sklearn.pipeline import make_union
-
             from allo.assistant.nlu.features import char_tfidf, word_tfidf
 
-            lexical = make_union(word_tfidf(), char_tfidf()).fit(list(texts))
+            lexical = tuple(
+                TfidfRows(vectorizer.fit(list(texts)))
+                for vectorizer in (word_tfidf(), char_tfidf())
+            )
         fitted = _Fitted(centring, lexical, None, None)
         centred = (
             centring.transform(vectors) if centring is not None and vectors is not None else None
@@ -252,20 +254,25 @@ class IntentClassifier:
         if fitted.lexical is None:
             assert centred is not None
             return centred
-        from scipy.sparse import csr_matrix, hstack
-
-        # two TF-IDF blocks of unit-norm rows: divide by sqrt(2) for a unit-norm whole
-        lexical = fitted.lexical.transform(list(texts)) / np.sqrt(2.0)
+        # Each vectorizer directly, blocks side by side: what a FeatureUnion computes,
+        # without its joblib dispatch (about 1 ms a message, and sklearn's warning about
+        # ``delayed`` when another thread swaps the warning filters meanwhile), and
+        # without sklearn's and scipy's checks on each call (see ``rows``).
+        lexical = side_by_side([vectorizer.rows(texts) for vectorizer in fitted.lexical])
+        # TF-IDF blocks of unit-norm rows: divide by sqrt(their number) for a unit-norm whole
+        # (as a product by the inverse: how scipy divides a sparse matrix by a number)
+        lexical.data[:] *= 1 / np.sqrt(len(fitted.lexical))
         if centred is None:
-            return lexical
-        return hstack([csr_matrix(centred), lexical * self.lexical_weight]).tocsr()
+            return lexical.matrix()
+        lexical.data[:] *= self.lexical_weight
+        return side_by_side([Rows.of_dense(centred), lexical]).matrix()
 
     def _scores(self, fitted: _Fitted, texts: Sequence[str], vectors: Matrix | None) -> _Scores:
         """SVM scores, the ranking, and per text the best in-scope intent and its signals."""
         centred = None
         if fitted.centring is not None and vectors is not None:
             centred = fitted.centring.transform(vectors)
-        svm = fitted.svm.decision_function(self._features(fitted, texts, centred))
+        svm = _decision(fitted.svm, self._features(fitted, texts, centred))
         classes = [str(label) for label in fitted.svm.classes_]
         if svm.ndim == 1:  # two classes: one decision value for the second
             svm = np.stack([-svm, svm], axis=1)
@@ -310,24 +317,52 @@ class IntentClassifier:
 
     # ---------------------------------------------------------------- prediction
 
+    @property
+    def embedder(self) -> Embedder | None:
+        """The model that embeds messages (``None``: TF-IDF n-grams only)."""
+        return self.embeddings.embedder if self.embeddings is not None else None
+
+    def query_vectors(self, texts: Sequence[str]) -> Matrix | None:
+        """The raw e5 query vectors ``predict`` works from (before centring), not cached.
+
+        ``None`` without an embedder. Retrieval embeds a question the same way, so these
+        vectors can be handed to it rather than computed twice.
+        """
+        if self.embeddings is None:
+            return None
+        return self.embeddings.embedder.embed_queries(list(texts))
+
     def predict(
-        self, texts: Sequence[str], top: int = 3, *, use_cache: bool = False
+        self,
+        texts: Sequence[str],
+        top: int = 3,
+        *,
+        use_cache: bool = False,
+        vectors: Matrix | None = None,
     ) -> list[IntentPrediction]:
         """The intent of each text (``oos`` when out of scope) with its top ``top`` intents.
 
         Customer messages are not written to the embedding cache unless ``use_cache``
         (evaluation on public data sets): the cache must hold no personal data.
+        ``vectors`` are the texts' ``query_vectors`` when the caller has them already.
         """
         if self._fitted is None:
             raise RuntimeError("call fit() before predict()")
         if not texts:
             return []
-        vectors = None
-        if self.embeddings is not None:
-            if use_cache:
-                vectors = self.embeddings.embed(list(texts))
-            else:
-                vectors = self.embeddings.embedder.embed_queries(list(texts))
+        if self.embeddings is None:
+            vectors = None
+        elif vectors is not None:
+            expected = (len(texts), self.embeddings.embedder.dim)
+            if vectors.shape != expected:
+                raise ValueError(
+                    f"vectors of shape {vectors.shape} for {len(texts)} texts; pass the "
+                    f"texts' query_vectors(), shape {expected}"
+                )
+        elif use_cache:
+            vectors = self.embeddings.embed(list(texts))
+        else:
+            vectors = self.embeddings.embedder.embed_queries(list(texts))
         scores = self._scores(self._fitted, texts, vectors)
         confidence = self.confidence(scores.best, scores.similarity)
         predictions = []
@@ -342,6 +377,13 @@ class IntentClassifier:
     def predict_labels(self, texts: Sequence[str], *, use_cache: bool = False) -> list[str]:
         """Only the predicted intent of each text."""
         return [p.intent for p in self.predict(texts, use_cache=use_cache)]
+
+
+def _decision(svm: Any, features: Any) -> np.ndarray:
+    """``svm.decision_function(features)`` without sklearn's checks on each call (a linear
+    model's scores are ``features @ coef.T + intercept``; one column for two classes)."""
+    scores: np.ndarray = features @ svm.coef_.T + svm.intercept_
+    return scores.reshape(-1) if scores.shape[1] == 1 else scores
 
 
 def _threshold(

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from allo.assistant.nlu.classifier import IntentClassifier
 from allo.assistant.nlu.entities import Entity, EntityExtractor
+from allo.knowledge.index.embedding import QueryVector
 from allo.language import LanguageDetector
 
 
 @dataclass(frozen=True, slots=True)
 class Understanding:
-    """What Allo made of a message."""
+    """What Allo made of a message.
+
+    ``query_vector`` is the message's e5 query embedding that the classifier computed
+    (``None`` without an embedder): the knowledge base reuses it to search for the same
+    text rather than embedding it a second time. It takes no part in comparisons.
+    """
 
     text: str
     language: str
@@ -21,6 +27,7 @@ class Understanding:
     score: float
     ranking: tuple[tuple[str, float], ...]
     entities: tuple[Entity, ...]
+    query_vector: QueryVector | None = field(default=None, compare=False, repr=False)
 
     def entity(self, kind: str) -> Entity | None:
         """The first entity of a type, if any."""
@@ -53,7 +60,12 @@ class MessageUnderstanding:
         self, texts: Sequence[str], today: date | None = None
     ) -> list[Understanding]:
         """Understand several messages at once (one embedding batch)."""
-        predictions = self.classifier.predict(list(texts))
+        texts = list(texts)
+        if not texts:
+            return []
+        vectors = self.classifier.query_vectors(texts)
+        predictions = self.classifier.predict(texts, vectors=vectors)
+        embedder = self.classifier.embedder
         return [
             Understanding(
                 text=text,
@@ -62,6 +74,11 @@ class MessageUnderstanding:
                 score=prediction.score,
                 ranking=prediction.ranking,
                 entities=tuple(self.entities.extract(text, today)),
+                query_vector=(
+                    QueryVector(text, embedder.name, vectors[i])
+                    if vectors is not None and embedder is not None
+                    else None
+                ),
             )
-            for text, prediction in zip(texts, predictions, strict=True)
+            for i, (text, prediction) in enumerate(zip(texts, predictions, strict=True))
         ]

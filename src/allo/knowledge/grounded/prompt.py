@@ -145,7 +145,15 @@ def without_directives(text: str) -> tuple[str, int]:
 
     A document states facts; "ignore the previous instructions and..." is no fact and
     never reaches the model (the support check does not accept it as evidence either).
+    A text with none of the clues of ``may_hold_directive`` is returned as it is.
     """
+    if not may_hold_directive(text):
+        return text, 0
+    return _scan_for_directives(text)
+
+
+def _scan_for_directives(text: str) -> tuple[str, int]:
+    """``without_directives`` sentence by sentence, whatever the clues say."""
     pieces, _, _ = scan_sentences(unwrap_lines(text), final=True)
     kept: list[str] = []
     removed = 0
@@ -155,6 +163,101 @@ def without_directives(text: str) -> tuple[str, int]:
             continue
         kept.append(("\n" if piece.newline_before and kept else " " if kept else "") + piece.text)
     return ("".join(kept), removed) if removed else (text, 0)
+
+
+# -- clues of a directive: a cheap test before the patterns ----------------------------
+#
+# ``is_directive`` tries a dozen patterns at every character of a sentence: about 0.8 ms
+# for a passage of 350 characters, 8 ms for the ten passages of a question. Each of those
+# patterns (``support._DIRECTIVES``) needs some words that ordinary passages seldom hold,
+# so a passage holding none of them is returned untouched, without being cut into
+# sentences. A clue is a tuple of words, one of which must be in the text, and, when
+# given, a pattern that must match it as well. Each clue is a *necessary* condition of
+# one or more of those patterns, loosened so that whatever holds in one sentence holds in
+# the whole text: no word boundaries, any whitespace for a space (sentences join wrapped
+# lines with one space), and for "verb ... object" patterns only the rarer half. The
+# text is read after NFKC, as ``is_directive`` reads it, and lower-cased, with the three
+# letters that ``re.IGNORECASE`` also takes for an ASCII one folded (İ, ı, ſ).
+# tests/knowledge/grounded/test_directive_clues.py checks that the result is the full
+# scan's; a change to ``support._DIRECTIVES`` must come with its clues here.
+_MODAL = r"(?:\s*[,:!]|\s+(?:doit|must|should|devra|shall|will))"
+_CLUES: tuple[tuple[tuple[str, ...], re.Pattern[str] | None], ...] = (
+    # "ignore / forget ... the previous instructions"
+    (
+        ("ignore", "oublie", "disregard", "forget", "override", "contourne"),
+        re.compile(
+            r"instruction|consigne|r[èe]gle|rule|previous|pr[ée]c[ée]dent|above|ci-dessus|"
+            r"syst|passage|prompt"
+        ),
+    ),
+    # the assistant's own rules; chat-template "system"
+    (("prompt", "syst"), None),
+    (
+        ("instruction", "consigne", "rule", "règle", "regle"),
+        re.compile(
+            r"instructions?\s+(?:pr[ée]c[ée]dente|initiale)|(?:previous|prior|initial|hidden|"
+            r"your|tes|vos)\s+(?:instructions|consignes|rules|r[èe]gles)|new\s+rule|"
+            r"nouvelles?\s+(?:r[èe]gle|consigne)"
+        ),
+    ),
+    # "you are now...", "tu es désormais..."
+    (
+        ("now", "désormais", "desormais", "maintenant", "dorénavant", "dorenavant"),
+        re.compile(
+            r"(?:you\s+are|you're|tu\s+es|vous\s+[êe]tes|tu\s+seras|you\s+will\s+be)\s+"
+            r"(?:now|d[ée]sormais|maintenant|dor[ée]navant)"
+        ),
+    ),
+    # the assistant named ("Assistant:", "the model must", "note to the AI")
+    (("assistant", "bot", "llm", "gpt", "model", "modèle", "modele"), None),
+    (("ia",), re.compile("ia" + _MODAL)),
+    (("ai",), re.compile("ai" + _MODAL)),
+    (
+        ("note", "message", "instruction", "consigne"),
+        re.compile(
+            r"(?:note|message|instruction|consigne)s?\s+(?:to|for|pour|à|a)\s+"
+            r"(?:the\s+|l['’]|les?\s+)?(?:ia|ai)"
+        ),
+    ),
+    # "always answer...", "... à la place", "end each answer with..."
+    (
+        ("toujours", "always", "uniquement", "instead", "désormais", "desormais", "now"),
+        None,
+    ),
+    (("réponse", "reponse", "answer", "reply", "response"), None),
+    (("place",), re.compile(r"[àa]\s+la\s+place")),
+    # "when the customer asks..., say..."
+    (("asks", "asked"), None),
+    (("demande",), re.compile(r"(?:te|vous)\s+demande|client\s+demande")),
+    # role play
+    (("roleplay", "jailbreak"), None),
+    (("mode",), re.compile(r"dan\s+mode|developer\s+mode|mode\s+d[ée]veloppeur")),
+    # chat-template control text
+    (("im_start", "im_end", "endoftext", "inst]", "<<sys>>"), None),
+)
+
+
+def _folded(text: str) -> str:
+    """NFKC, lower case, and the letters ``re.IGNORECASE`` matches to ASCII folded."""
+    text = unicodedata.normalize("NFKC", text)
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text:
+        text = text.replace("\u0130", "i").replace("\u0131", "i").replace("\u017f", "s")
+    return text.lower()
+
+
+def may_hold_directive(text: str) -> bool:
+    """Whether some sentence of ``text`` might address the assistant (see ``_CLUES``).
+
+    ``False`` means that no sentence of it does: ``without_directives`` leaves it as it
+    is; ``True`` only means that its sentences must be checked one by one.
+    """
+    folded = _folded(text)
+    for words, pattern in _CLUES:
+        if any(word in folded for word in words) and (
+            pattern is None or pattern.search(folded) is not None
+        ):
+            return True
+    return False
 
 
 def _block(number: int, heading: str, text: str, lang: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +41,38 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: Sequence[str]) -> Matrix:
         """Vectors of passages to index, shape ``(len(texts), dim)``."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueryVector:
+    """A query's embedding together with the exact text and model it was computed from.
+
+    A customer message is embedded once, by the intent classifier; when the assistant
+    then asks the knowledge base, retrieval reuses this vector instead of embedding the
+    same text again (about half the CPU of a knowledge question). It is only valid for
+    that text under that model: ``matches`` checks both, and a retriever recomputes the
+    vector when it does not match (another model, or a question cleaned differently).
+    The vector is a read-only copy, so no stage can change what another one sees.
+    """
+
+    text: str
+    model: str
+    vector: Matrix
+
+    def __post_init__(self) -> None:
+        vector = np.array(self.vector, dtype=np.float32, copy=True)
+        if vector.ndim != 1:
+            raise ValueError(f"a query vector has one dimension, got shape {vector.shape}")
+        vector.setflags(write=False)
+        object.__setattr__(self, "vector", vector)
+
+    def matches(self, text: str, embedder: Embedder) -> bool:
+        """Whether this is ``embedder``'s query vector of exactly ``text``."""
+        return (
+            self.text == text
+            and self.model == embedder.name
+            and self.vector.shape == (embedder.dim,)
+        )
 
 
 def content_key(embedder: Embedder, text: str) -> str:

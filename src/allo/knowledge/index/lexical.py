@@ -59,15 +59,20 @@ class LexicalIndex:
         self._vocabulary = vocabulary
         self.size = len(texts)
 
+    def terms(self, query: str) -> list[str]:
+        """The index terms of ``query`` (analyse it once for ``term_scores`` and
+        ``term_coverage`` of several texts)."""
+        return self.analyzer.tokens(query)
+
     def scores(self, query: str) -> Scores:
         """BM25 score of every text for ``query`` (zeros when no term matches)."""
+        return self.term_scores(self.terms(query))
+
+    def term_scores(self, terms: Sequence[str]) -> Scores:
+        """``scores`` of a query given by its ``terms``."""
         if self._model is None or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
-        ids = [
-            self._vocabulary[token]
-            for token in self.analyzer.tokens(query)
-            if token in self._vocabulary
-        ]
+        ids = [self._vocabulary[token] for token in terms if token in self._vocabulary]
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(ids), dtype=np.float32)
@@ -81,7 +86,11 @@ class LexicalIndex:
         this does not grow with the size of the collection, so it serves to calibrate
         abstention.
         """
-        terms = set(self.analyzer.tokens(query))
+        return self.term_coverage(self.terms(query), position)
+
+    def term_coverage(self, query_terms: Sequence[str], position: int) -> float:
+        """``coverage`` of a query given by its terms."""
+        terms = set(query_terms)
         if not terms or position >= self.size:
             return 0.0
         unseen = float(np.log1p((self.size - 0.5) / 1.5))

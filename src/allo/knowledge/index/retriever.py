@@ -18,7 +18,7 @@ from allo.config import RetrievalMode, RetrievalSettings
 from allo.domain import Chunk, Document, Passage
 from allo.errors import ConfigError
 from allo.knowledge.index.dense import DenseIndex
-from allo.knowledge.index.embedding import Embedder, Matrix
+from allo.knowledge.index.embedding import Embedder, Matrix, QueryVector
 from allo.knowledge.index.fusion import reciprocal_rank_fusion, zscore_fusion
 from allo.knowledge.index.lexical import LexicalIndex
 from allo.knowledge.index.ranking import top_k
@@ -90,7 +90,8 @@ class SearchIndex:
                 "(ALLO_EMBEDDER=none) or the index has no vectors; use --mode lexical "
                 "or re-ingest with an embedder"
             )
-        lexical = self.lexical.scores(query) if mode is not RetrievalMode.DENSE else None
+        terms = self.lexical.terms(query)  # analysed once for the scores and each hit
+        lexical = self.lexical.term_scores(terms) if mode is not RetrievalMode.DENSE else None
         dense = None
         if self.dense is not None and query_vector is not None and not self.dense.uses_ann:
             dense = self.dense.scores(query_vector)
@@ -124,7 +125,7 @@ class SearchIndex:
                 {"lexical": lexical_list, "dense": dense_list}, k=self.settings.rrf_k
             )[:k]
         if lexical is None:
-            lexical = self.lexical.scores(query)
+            lexical = self.lexical.term_scores(terms)
         lexical_stats = _spread(lexical)
         dense_stats = _spread(dense) if dense is not None else None
         hits = []
@@ -132,7 +133,7 @@ class SearchIndex:
             scores = {
                 "lexical": float(lexical[position]),
                 "lexical_z": _z(float(lexical[position]), lexical_stats),
-                "coverage": self.lexical.coverage(query, position),
+                "coverage": self.lexical.term_coverage(terms, position),
             }
             if dense is not None and dense_stats is not None:
                 scores["dense"] = float(dense[position])
@@ -200,16 +201,26 @@ class Retriever:
         return self.settings.mode
 
     def search(
-        self, query: str, mode: RetrievalMode | None = None, k: int | None = None
+        self,
+        query: str,
+        mode: RetrievalMode | None = None,
+        k: int | None = None,
+        *,
+        query_vector: QueryVector | None = None,
     ) -> list[Passage]:
-        """The best passages for ``query``, best first."""
+        """The best passages for ``query``, best first.
+
+        ``query_vector``: the query's embedding computed earlier (by the intent
+        classifier), used when it is this embedder's vector of exactly ``query``;
+        otherwise the query is embedded here.
+        """
         mode = mode or self.default_mode()
         k = k or self.settings.top_k
         index = self.index()
         vector = None
         if self.embedder is not None and index.dense is not None:
             # Even in lexical mode the cosine is kept: abstention is calibrated on it.
-            vector = self.embedder.embed_queries([query])[0]
+            vector = self.query_vector(query, query_vector)
         hits = index.search(query, vector, mode, k)
         return [
             Passage(
@@ -220,6 +231,15 @@ class Retriever:
             )
             for hit in hits
         ]
+
+    def query_vector(self, query: str, known: QueryVector | None = None) -> Matrix:
+        """The embedder's query vector of ``query``: ``known`` when it is that, else computed."""
+        if self.embedder is None:
+            raise ConfigError("no query vector without an embedder (ALLO_EMBEDDER=none)")
+        if known is not None and known.matches(query, self.embedder):
+            return known.vector
+        vector: Matrix = self.embedder.embed_queries([query])[0]
+        return vector
 
 
 class SnapshotLoader:
