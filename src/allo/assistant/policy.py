@@ -296,21 +296,25 @@ def _plain_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+#: what the policy did with a message (``Decision.action``)
+Action = Literal[
+    "tutorial_start",
+    "tutorial_step",
+    "tutorial_switch",
+    "answer",
+    "abstain",
+    "smalltalk",
+    "handoff",
+]
+
+
 @dataclass(frozen=True)
 class Decision:
     """The policy's answer to one message: new state, messages and what it did."""
 
     state: DialogueState
     messages: list[AssistantMessage]
-    action: Literal[
-        "tutorial_start",
-        "tutorial_step",
-        "tutorial_switch",
-        "answer",
-        "abstain",
-        "smalltalk",
-        "handoff",
-    ]
+    action: Action
     intent: str | None = None
     language: str = "fr"
     #: the tutorial this message ran in (started, continued or switched to), if any

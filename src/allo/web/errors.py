@@ -57,3 +57,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(AlloError, handle)
+
+
+def upgrade_required() -> JSONResponse:
+    """The answer of a WebSocket path to a plain GET: 426 and how to connect.
+
+    Such GET operations exist only to document the sockets in ``/openapi.json``
+    (``x-websocket``), which has no WebSocket operations of its own.
+    """
+    return JSONResponse(
+        error_body(
+            "UpgradeRequired",
+            "this path is a WebSocket: connect with ws:// or wss:// "
+            "(frames: x-websocket in /openapi.json)",
+        ),
+        status_code=426,
+        headers={"Upgrade": "websocket"},
+    )

@@ -27,22 +27,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
+from allo.assistant.policy import Action
 from allo.errors import UserError
 
 #: what ``action`` may name (``Decision.action``)
-ACTIONS = (
-    "tutorial_start",
-    "tutorial_step",
-    "tutorial_switch",
-    "answer",
-    "abstain",
-    "smalltalk",
-    "handoff",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
 #: the fields of a handoff summary a story may check
 HANDOFF_FIELDS = ("reason", "wants", "intent", "tutorial", "sentiment", "entities", "steps_done")
 SENTIMENTS = ("neutre", "agacé", "très mécontent")

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from allo.web.errors import error_body
+from allo.web.errors import upgrade_required
 from allo.web.routers.conversations import QueueItemOut, TurnOut
 
 # -- client -> server ---------------------------------------------------------------------
@@ -204,18 +204,6 @@ docs_router = APIRouter(tags=["conversations"])
 # -- documentation -----------------------------------------------------------------------
 
 
-def _upgrade_required() -> JSONResponse:
-    return JSONResponse(
-        error_body(
-            "UpgradeRequired",
-            "this path is a WebSocket: connect with ws:// or wss:// "
-            "(frames: x-websocket in /openapi.json)",
-        ),
-        status_code=426,
-        headers={"Upgrade": "websocket"},
-    )
-
-
 _CUSTOMER_SERVER_FRAMES = (
     ReadyFrame,
     TurnFrame,
@@ -250,7 +238,7 @@ def customer_socket_doc(conversation_id: str) -> JSONResponse:
 
     A plain GET answers 426: this operation only documents the socket.
     """
-    return _upgrade_required()
+    return upgrade_required()
 
 
 @docs_router.get(
@@ -274,4 +262,4 @@ def advisor_socket_doc() -> JSONResponse:
 
     A plain GET answers 426: this operation only documents the socket.
     """
-    return _upgrade_required()
+    return upgrade_required()

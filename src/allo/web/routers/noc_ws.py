@@ -52,7 +52,7 @@ from allo.noc.engine import IngestResult, NocEngine
 from allo.noc.group_commit import GroupCommitter, Parse, Take
 from allo.noc.sources.base import InputReport, malformed
 from allo.noc.sources.fields import alarm_from_fields
-from allo.web.errors import error_body
+from allo.web.errors import upgrade_required
 
 router = APIRouter(tags=["noc"])
 
@@ -170,15 +170,7 @@ def alarm_socket_doc() -> JSONResponse:
 
     A plain GET answers 426: this operation only documents the socket.
     """
-    return JSONResponse(
-        error_body(
-            "UpgradeRequired",
-            "this path is a WebSocket: connect with ws:// or wss:// "
-            "(frames: x-websocket in /openapi.json)",
-        ),
-        status_code=426,
-        headers={"Upgrade": "websocket"},
-    )
+    return upgrade_required()
 
 
 def _error(frame: int | None, kind: str, message: str) -> str:
