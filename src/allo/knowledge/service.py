@@ -184,8 +184,6 @@ class KnowledgeBase:
 
         question, lang, mode, passages = self._retrieve(question, mode, lang, query_vector)
         decision = self.answerer.answer(question, lang, passages, mode.value)
-        if decision.abstained:  # what answer_from_data returns too, without cleaning passages
-            return decision
         return answer_from_data(self.answerer, question, lang, passages, mode.value, decision)
 
     def generate(

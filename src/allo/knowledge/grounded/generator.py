@@ -189,11 +189,13 @@ def answer_from_data(
     the answer is taken again from the ``data_only`` passages (the abstention when
     nothing is left), keeping the passages as retrieved for the sources shown.
     """
+    if decision.abstained:
+        return decision
     cleaned = data_only(passages)
     unchanged = len(cleaned) == len(passages) and all(
         a is b for a, b in zip(cleaned, passages, strict=True)
     )
-    if decision.abstained or unchanged:
+    if unchanged:
         return decision
     answer = extractive.answer(question, lang, cleaned, mode)
     return dataclasses.replace(answer, passages=tuple(passages))
