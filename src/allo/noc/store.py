@@ -572,26 +572,7 @@ class SqlNocStore(SqlBacked):
         statement = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={
-                **{
-                    name: getattr(new, name)
-                    for name in (
-                        "state",
-                        "head_alarm_id",
-                        "head_row",
-                        "head_type",
-                        "head_device",
-                        "severity",
-                        "started_at",
-                        "last_at",
-                        "size",
-                        "device_count",
-                        "devices",
-                        "roots",
-                        "folded",
-                        "evidence",
-                        "updated_at",
-                    )
-                },
+                **{name: getattr(new, name) for name in _INCIDENT_UPDATED},
                 # a resolved incident that grows again needs attention again
                 "status": case((grown, "new"), else_=noc_incidents.c.status),
             },
