@@ -86,6 +86,8 @@ def test_graph_is_acyclic_and_round_trips(tmp_path: Path) -> None:
     again = CausalGraph.load(tmp_path / "g.json")
     assert {(e.cause, e.effect) for e in again.edges} == {(e.cause, e.effect) for e in graph.edges}
     assert again.has_model and again.background.keys() == graph.background.keys()
+    # a learned graph asks the correlation stage to order same-second 2-cycles
+    assert again.parameters["ordered_same_second"] == graph.parameters["ordered_same_second"] == 1
     assert len(again.excitations) == len(graph.excitations)
     assert all(e.alphas for e in again.edges)
     graph.save(tmp_path / "g.npy")

@@ -370,6 +370,8 @@ def _graph(
             "penalty": cfg.penalty,
             "hops": float(hops - 1),
             "simultaneous": float(cfg.simultaneous),
+            # a same-second 2-cycle folds one way only (allo.noc.stages.correlate)
+            "ordered_same_second": 1.0,
         },
         background={types[e]: m.mu for e, m in fits.items()},
         self_excitation={types[e]: tuple(float(a) for a in alphas[e, e]) for e in fits},

@@ -14,6 +14,10 @@ branching structure of a Hawkes process); at ``threshold`` (one half: more likel
 not) or above, the most probable candidate is named as the cause, otherwise the alarm
 stays a probable root. A graph without a model (an expert's adjacency matrix) names
 the strongest edge's candidate, then the nearest in time, as before.
+
+Alarms of the same second come in no known order: when the model links two types both
+ways, a learned graph (``ordered_same_second``) lets a same-second pair fold one way only,
+the way of the larger excitation (:meth:`CausalCorrelation._first`).
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class CausalCorrelation:
         self._decay = 1.0
         self._window = config.cause_seconds
         self._same_second = True
+        self._ordered = False
         weighed = (graph.excitations or graph.edges) if graph is not None else ()
         if graph is not None and graph.has_model and all(e.alphas for e in weighed):
             self._parents = {}
@@ -146,6 +151,7 @@ class CausalCorrelation:
             self._decay = graph.parameters["decay_seconds"]
             self._window = max(graph.parameters.get("window_seconds", 0.0), self._window)
             self._same_second = graph.parameters.get("simultaneous", 1.0) > 0
+            self._ordered = graph.parameters.get("ordered_same_second", 0.0) > 0
         self._tracked = {cause for parents in self._parents.values() for cause in parents}
         if self._background:
             self._tracked |= set(self._self)
@@ -167,13 +173,14 @@ class CausalCorrelation:
         }
         # for each effect type and each hop count up to the kernels' reach: the height of
         # its own kernel there (0.0 where it does not reach or is not positive) and its
-        # causes with their rank and kernel height there (those whose height is not <= 0)
-        self._reach: dict[str, tuple[tuple[float, dict[str, tuple[int, float]]], ...]] = {
+        # causes with their rank, kernel height there (those whose height is not <= 0) and
+        # whether an alarm of that cause raised at the very same second may count
+        self._reach: dict[str, tuple[tuple[float, dict[str, tuple[int, float, bool]]], ...]] = {
             kind: tuple(
                 (
                     own[h] if h < len(own) and own[h] > 0 else 0.0,
                     {
-                        cause: (rank, alphas[h])
+                        cause: (rank, alphas[h], self._same_second and self._first(cause, kind, h))
                         for cause, (rank, alphas) in self._causes[kind].items()
                         if h < len(alphas) and not alphas[h] <= 0
                     },
@@ -188,6 +195,32 @@ class CausalCorrelation:
         # (front time, device, type) of every track: pruning visits only the tracks whose
         # oldest alarm has aged out, not every device at every batch (a stream's cost)
         self._fronts: list[tuple[float, str, str]] = []
+
+    def _first(self, cause: str, effect: str, hop: int) -> bool:
+        """Whether a ``cause`` alarm raised at the same second as an ``effect`` alarm, ``hop``
+        devices away, may be named as its cause.
+
+        Sources stamp alarms to the second, so the order of a same-second pair is unknown,
+        and the fitted model keeps both directions of a linked pair (a 2-cycle). Weighing
+        both would fold each alarm of the pair under the other: a cycle, in which the alarm
+        that came first is lost. Only one of the two can have come first, and the
+        likelihood does not say which (both orders fit almost equally well; see
+        docs/noc.md). With ``ordered_same_second`` in the graph's parameters (a learned
+        graph has it), a same-second 2-cycle keeps the direction with the larger
+        excitation per cause alarm at that hop: the type whose alarms are more often
+        followed by the other is taken as the cause (a specific fault before the generic
+        symptom that many faults raise). A tie keeps both; earlier seconds keep both (the
+        order is then observed); a graph without the parameter keeps both, as before.
+        """
+        if not self._ordered or cause == effect:
+            return True
+        backward = self._alphas.get((effect, cause), ())
+        behind = backward[hop] if hop < len(backward) else 0.0
+        if not behind > 0:
+            return True
+        forward = self._alphas.get((cause, effect), ())
+        ahead = forward[hop] if hop < len(forward) else 0.0
+        return ahead >= behind
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         if not self._parents:
@@ -290,11 +323,11 @@ class CausalCorrelation:
                     continue
                 if not track.fast:
                     if self_alpha > 0:
-                        parts.append(self._scan_slowly(flow, track, self_alpha)[0])
+                        parts.append(self._scan_slowly(flow, track, self_alpha, same_second)[0])
                     if entry is None:
                         continue
-                    rank, alpha = entry
-                    part, near, top, top_weight = self._scan_slowly(flow, track, alpha)
+                    rank, alpha, same = entry
+                    part, near, top, top_weight = self._scan_slowly(flow, track, alpha, same)
                     parts.append(part)
                     if top is None or hops > cause_hops:
                         continue
@@ -308,6 +341,11 @@ class CausalCorrelation:
                     lo = bisect_left(times, earliest, start, hi)
                     if lo >= hi:
                         continue
+                    if same_second and entry is not None and not entry[2]:
+                        # a cause not counted at the same second: its window ends before it
+                        hi = bisect_left(times, moment, lo, hi)
+                        if lo >= hi:
+                            continue
                     lo_near = bisect_left(times, earliest_near, lo, hi)
                     factor = exp((track.base - moment) / track.decay)
                     cum = track.cum
@@ -328,7 +366,7 @@ class CausalCorrelation:
                         parts.append(self_alpha * factor * span)
                     if entry is None:
                         continue
-                    rank, alpha = entry
+                    rank, alpha, _ = entry
                     scale = alpha * factor
                     parts.append(scale * span)
                     if top_index < lo_near or hops > cause_hops:
@@ -358,16 +396,15 @@ class CausalCorrelation:
         flow.cause, flow.cause_hops, flow.cause_strength = best, best_hops, caused / total
 
     def _scan_slowly(
-        self, flow: Flow, track: _Track, alpha: float
+        self, flow: Flow, track: _Track, alpha: float, same_second: bool
     ) -> tuple[float, float, Flow | None, float]:
         """The excitation of ``flow`` by ``track``: in all, within the cause window, and the
         heaviest alarm there with its weight; one alarm at a time, newest first, for a track
-        out of order."""
+        out of order (``same_second``: an alarm of the same second counts)."""
         moment = flow.alarm.raised_at
         window = self._window
         decay = self._decay
         cause_seconds = self.config.cause_seconds
-        same_second = self._same_second
         exp = math.exp
         part, near, top, top_weight = 0.0, 0.0, None, 0.0
         for raised, candidate in track.newest_first():
