@@ -82,6 +82,10 @@ class SearchIndex:
         """The ``k`` best chunks for ``query`` in ``mode``, leaving out ``exclude``d numbers.
 
         Exclusion lets the evaluation hide a gold passage without rebuilding the index.
+        The ranking keeps BM25's document frequencies, but the abstention features of
+        each hit (coverage, dense z-score) are computed as if the excluded chunks had
+        never been indexed: a question word found only in the hidden passage must count
+        as unseen, or the evaluation could not measure how unseen words are weighed.
         """
         needs_dense = mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID)
         if needs_dense and (self.dense is None or query_vector is None):
@@ -126,14 +130,14 @@ class SearchIndex:
             )[:k]
         if lexical is None:
             lexical = self.lexical.term_scores(terms)
-        lexical_stats = _spread(lexical)
-        dense_stats = _spread(dense) if dense is not None else None
+        lexical_stats = _spread(lexical, exclude)
+        dense_stats = _spread(dense, exclude) if dense is not None else None
         hits = []
         for position, score in ranked:
             scores = {
                 "lexical": float(lexical[position]),
                 "lexical_z": _z(float(lexical[position]), lexical_stats),
-                "coverage": self.lexical.term_coverage(terms, position),
+                "coverage": self.lexical.term_coverage(terms, position, exclude),
             }
             if dense is not None and dense_stats is not None:
                 scores["dense"] = float(dense[position])
@@ -151,8 +155,15 @@ class SearchIndex:
         return [pair for pair in found if pair[0] not in exclude][:k]
 
 
-def _spread(scores: npt.NDArray[np.float32]) -> tuple[float, float]:
-    """Mean and standard deviation of a score vector (for z-scores of single hits)."""
+def _spread(
+    scores: npt.NDArray[np.float32], exclude: frozenset[int] = frozenset()
+) -> tuple[float, float]:
+    """Mean and standard deviation of a score vector (for z-scores of single hits),
+    without the ``exclude``d entries."""
+    if exclude:
+        keep = np.ones(scores.size, dtype=bool)
+        keep[[number for number in exclude if 0 <= number < scores.size]] = False
+        scores = scores[keep]
     if scores.size == 0:
         return 0.0, 0.0
     return float(scores.mean()), float(scores.std())
