@@ -5,9 +5,11 @@
 
 A real server (``allo serve`` in its own process, on a free loopback port) runs on a
 temporary data folder holding the demo knowledge base (ingested with ``allo ingest``, the
-default ONNX e5 embedder, no language model). ``--customers`` simulated customers then
-chat with it concurrently over keep-alive connections, each playing whole conversations,
-one after another, until the time is up:
+default ONNX e5 embedder, no language model). Once every worker process has started
+(its log line says so; the keep-alive connections of customers who came earlier would all
+stay on the first worker ready), ``--customers`` simulated customers chat with it
+concurrently over keep-alive connections, each playing whole conversations, one after
+another, until the time is up:
 
 1. ``POST /v1/conversations`` (not a turn; its latency is reported as ``open_*``);
 2. a free-text first message that should start a guided tutorial, in one of many French
@@ -210,8 +212,19 @@ def start_server(folder: Path, port: int, workers: int, log: Path) -> subprocess
         return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
-async def wait_ready(base: str, server: subprocess.Popen[bytes], seconds: float) -> float:
-    """Seconds until the chat answers (every worker has trained its classifier at start)."""
+#: what uvicorn logs when one worker process has started its app (assistant trained)
+STARTED = b"Application startup complete."
+
+
+async def wait_ready(
+    base: str, server: subprocess.Popen[bytes], seconds: float, log: Path, workers: int
+) -> float:
+    """Seconds until the chat answers and every worker has started (trained its classifier).
+
+    Waiting for the first answer only is not enough with several workers: the customers'
+    keep-alive connections, all opened at once, would then go to the first worker ready
+    and stay there, leaving the others idle for the whole run.
+    """
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
         while time.perf_counter() - started < seconds:
@@ -219,10 +232,11 @@ async def wait_ready(base: str, server: subprocess.Popen[bytes], seconds: float)
                 raise RuntimeError(f"the server stopped (exit {server.returncode}); see its log")
             try:
                 response = await client.post("/v1/conversations")
-                if response.status_code == 201:
-                    return time.perf_counter() - started
+                answered = response.status_code == 201
             except httpx.TransportError:
-                pass
+                answered = False
+            if answered and log.read_bytes().count(STARTED) >= workers:
+                return time.perf_counter() - started
             await asyncio.sleep(0.5)
     raise RuntimeError(f"the chat did not answer within {seconds:.0f} s")
 
@@ -597,8 +611,9 @@ def main() -> None:
             shutil.copytree(args.data_dir, folder, symlinks=True, dirs_exist_ok=True)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(folder, port, args.workers, folder / "server.log")
-        ready_seconds = asyncio.run(wait_ready(base, server, seconds=300))
+        log = folder / "server.log"
+        server = start_server(folder, port, args.workers, log)
+        ready_seconds = asyncio.run(wait_ready(base, server, 300, log, args.workers))
         result = asyncio.run(load(base, args, server.pid))
     finally:
         if server is not None:

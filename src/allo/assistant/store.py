@@ -3,8 +3,11 @@
 :class:`ConversationStore` shares the knowledge store's database URL (SQLite by default,
 PostgreSQL too), like the NOC store. A conversation row holds its status, the dialogue
 state (JSON) and the handoff summary; turns are numbered per conversation. Every change
-is one transaction guarded by a version number (optimistic locking), and a customer
-message id is unique per conversation, so a replayed message is never processed twice.
+is atomic and guarded by a version number (optimistic locking), and a customer message
+id is unique per conversation, so a replayed message is never processed twice. On SQLite
+the changes that queue up while one commits share the next transaction
+(:class:`GroupCommit`), and the writers of several processes take turns through a lock
+file beside the database (:class:`WriterTurns`).
 
 The statements of the chat's hot path are built once, with bound parameters: building
 and hashing a fresh SQLAlchemy statement costs about three times its execution on
@@ -14,11 +17,19 @@ SQLite, and a chat turn runs four of them.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal
+
+try:  # POSIX only; elsewhere the writers of one process still take turns
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
     Column,
@@ -34,11 +45,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import IntegrityError
 
 from allo.errors import InvalidInputError
 from allo.storage.sql import SqlBacked
+
+log = logging.getLogger(__name__)
 
 Status = Literal["bot", "waiting_advisor", "with_advisor", "closed"]
 Role = Literal["customer", "assistant", "advisor"]
@@ -179,22 +192,208 @@ def _turn(row: Row[Any]) -> Turn:
     )
 
 
+class WriterTurns:
+    """Writers of one SQLite file take turns: threads through a lock, processes through a file.
+
+    SQLite admits one writer at a time. A writer refused by SQLite's lock sleeps in its
+    busy handler, in growing steps (1, 2, 5, 10 ... 100 ms), however soon the other writer
+    finishes; under ``allo serve --workers 2`` that sleep made most of the chat's p95
+    (docs/assistant.md, "Chat under load"). Here the threads of a process queue on a
+    ``threading.Lock`` and the processes on an exclusive ``flock`` of ``lock_path`` (a
+    file beside the database), and the kernel wakes the next writer as soon as the lock
+    is released. Held only around one write transaction (about a millisecond), from a
+    worker thread, never from the event loop. The kernel drops a ``flock`` when its
+    process dies, even by ``kill -9``: a crash never leaves the lock taken.
+
+    Without ``lock_path`` (in-memory database), without ``fcntl`` (not POSIX) or when the
+    lock file cannot be opened (read-only folder), only the threads take turns and the
+    processes fall back on SQLite's busy handler, as before.
+    """
+
+    def __init__(self, lock_path: Path | None) -> None:
+        self.lock_path = lock_path if fcntl is not None else None
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._fd_pid = 0  # a forked child reopens the file: a shared descriptor shares the lock
+
+    def _descriptor(self) -> int | None:
+        """The lock file's descriptor in this process, opened on first use (thread lock held)."""
+        if self.lock_path is None:
+            return None
+        if self._fd is None or self._fd_pid != os.getpid():
+            try:
+                self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                log.warning(
+                    "cannot open the writer lock file %s (%s): worker processes will wait "
+                    "on SQLite's busy handler instead",
+                    self.lock_path,
+                    error.strerror,
+                )
+                self.lock_path = None
+                return None
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> WriterTurns:
+        self._threads.acquire()
+        try:
+            descriptor = self._descriptor()
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        try:
+            if self._fd is not None and self.lock_path is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        """Close the lock file (the lock is never held between two writes)."""
+        with self._threads:
+            if self._fd is not None and self._fd_pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+
+def writer_lock_path(url: str) -> Path | None:
+    """The lock file of a SQLite database file's writers (``None``: not a SQLite file)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.database).startswith("file:"):
+        return None  # a URI filename (shared memory and such): no path to put a file beside
+    return Path(str(parsed.database) + "-writers.lock")
+
+
+#: one write: its statements on an open transaction; raises ``ConversationConflict``
+#: before changing anything when the conversation moved on
+Write = Callable[[Connection], None]
+
+
+@dataclass
+class _Queued:
+    """A write waiting in :class:`GroupCommit`, then its outcome."""
+
+    write: Write
+    done: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """The writes that queue up meanwhile go together, in one transaction, at one turn.
+
+    Under load the writers of a SQLite file form a convoy: each write takes about a
+    millisecond, but handing the turn to the next thread needs that thread to be
+    scheduled and to get the GIL back, which on a busy machine takes longer than the
+    write. Here the first writer to find no commit in progress becomes the leader: it
+    takes every queued write, runs them in one transaction (one turn of
+    :class:`WriterTurns`, one commit) and wakes their threads; writes that arrive
+    meanwhile form the next batch. Each caller returns once its own write is committed,
+    so nothing is acknowledged that a crash could lose.
+
+    A write that finds its conversation changed raises ``ConversationConflict`` before
+    changing anything: the batch goes on without it. Any other error (a constraint, a
+    bug) rolls the whole batch back, and each of its writes is then run alone, so that
+    it fails only the write that caused it.
+    """
+
+    def __init__(self, engine: Callable[[], Engine], turns: WriterTurns) -> None:
+        self._engine = engine
+        self._turns = turns
+        self._changed = threading.Condition()
+        self._queue: list[_Queued] = []
+        self._leading = False
+
+    def run(self, write: Write) -> None:
+        """Run ``write`` in a committed transaction (maybe with others); raise its error."""
+        queued = _Queued(write)
+        with self._changed:
+            self._queue.append(queued)
+            while self._leading and not queued.done:
+                self._changed.wait()
+            if not queued.done:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not queued.done:
+            try:
+                self._commit(batch)
+            finally:
+                with self._changed:
+                    self._leading = False
+                    self._changed.notify_all()
+        if queued.error is not None:
+            raise queued.error
+
+    def _commit(self, batch: list[_Queued]) -> None:
+        """Commit ``batch``; every write ends done, with its error if it failed."""
+        try:
+            with self._turns, self._engine().begin() as connection:
+                for queued in batch:
+                    try:
+                        queued.write(connection)
+                    except ConversationConflict as error:  # nothing written: go on
+                        queued.error = error
+        except Exception as error:
+            if len(batch) > 1:
+                self._one_by_one(batch)
+            else:
+                batch[0].error = error
+        except BaseException as error:  # interrupted: none of them is known to be written
+            for queued in batch:
+                queued.error = error
+            raise
+        finally:
+            for queued in batch:
+                queued.done = True
+
+    def _one_by_one(self, batch: list[_Queued]) -> None:
+        """Run each write of a batch that failed alone, so that only its culprit fails."""
+        for queued in batch:
+            queued.error = None
+            try:
+                with self._turns, self._engine().begin() as connection:
+                    queued.write(connection)
+            except Exception as error:
+                queued.error = error
+
+
 class ConversationStore(SqlBacked):
     """Conversations and their turns over SQLAlchemy Core.
 
-    On SQLite, the threads of one process take turns to write through a Python lock:
-    SQLite admits one writer at a time anyway, and a thread refused by SQLite's lock
-    sleeps in growing steps (its busy handler) while one queued on a Python lock starts
-    as soon as the previous write ends. PostgreSQL locks rows and needs no such turn.
+    On SQLite, writers take turns through :class:`WriterTurns` (a thread lock and a
+    lock file beside the database) instead of SQLite's sleeping busy handler, and the
+    writes that queue up meanwhile commit together (:class:`GroupCommit`). PostgreSQL
+    locks rows and needs neither.
     """
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._sqlite_writes = threading.Lock()
+        self._writers = WriterTurns(writer_lock_path(url))
+        self._group = GroupCommit(lambda: self._sql.engine, self._writers)
 
-    def _write(self) -> AbstractContextManager[object]:
-        """Hold this while writing (see the class docstring)."""
-        return self._sqlite_writes if self._sql.dialect == "sqlite" else nullcontext()
+    def _commit(self, write: Write) -> None:
+        """Run ``write`` in a committed transaction (see the class docstring)."""
+        if self._sql.dialect == "sqlite":
+            self._group.run(write)
+            return
+        with self._sql.engine.begin() as connection:
+            write(connection)
+
+    def close(self) -> None:
+        """Release pooled connections and the writer lock file."""
+        super().close()
+        self._writers.close()
 
     def create(self, conversation_id: str, customer_hash: str, now: float) -> Conversation:
         row = {
@@ -212,8 +411,11 @@ class ConversationStore(SqlBacked):
             "updated_at": now,
             "handoff_at": None,
         }
-        with self._write(), self._sql.engine.begin() as connection:
+
+        def insert_row(connection: Connection) -> None:
             connection.execute(_INSERT_CONVERSATION, row)
+
+        self._commit(insert_row)
         # the row as written (reading it back would only cost a query)
         return Conversation(
             id=conversation_id,
@@ -310,32 +512,33 @@ class ConversationStore(SqlBacked):
             written.append(
                 Turn(seq, turn.role, turn.text, now, turn.payload, turn.message_id, reply_to)
             )
-        try:
-            with self._write(), self._sql.engine.begin() as connection:
-                result = connection.execute(
-                    _UPDATE_IF_VERSION, {"cid": current.id, "expected": current.version, **values}
+        rows = [
+            {
+                "conversation_id": current.id,
+                "seq": t.seq,
+                "role": t.role,
+                "text": t.text,
+                "payload": json.dumps(t.payload, ensure_ascii=False),
+                "created_at": t.created_at,
+                "message_id": t.message_id,
+                "reply_to": t.reply_to,
+            }
+            for t in written
+        ]
+
+        def write(connection: Connection) -> None:
+            result = connection.execute(
+                _UPDATE_IF_VERSION, {"cid": current.id, "expected": current.version, **values}
+            )
+            if result.rowcount != 1:  # checked before anything is written (GroupCommit)
+                raise ConversationConflict(
+                    f"conversation {current.id} changed meanwhile; send the message again"
                 )
-                if result.rowcount != 1:
-                    raise ConversationConflict(
-                        f"conversation {current.id} changed meanwhile; send the message again"
-                    )
-                if written:
-                    connection.execute(
-                        _INSERT_TURNS,
-                        [
-                            {
-                                "conversation_id": current.id,
-                                "seq": t.seq,
-                                "role": t.role,
-                                "text": t.text,
-                                "payload": json.dumps(t.payload, ensure_ascii=False),
-                                "created_at": t.created_at,
-                                "message_id": t.message_id,
-                                "reply_to": t.reply_to,
-                            }
-                            for t in written
-                        ],
-                    )
+            if rows:
+                connection.execute(_INSERT_TURNS, rows)
+
+        try:
+            self._commit(write)
         except IntegrityError as error:
             raise ConversationConflict(
                 f"conversation {current.id}: message already stored; send the message again"

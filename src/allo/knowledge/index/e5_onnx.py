@@ -129,7 +129,24 @@ class E5Tokenizer:
         return tuple(out)
 
 
+#: environment variable: ONNX Runtime threads per embedding call (default: all cores)
+THREADS_VARIABLE = "ALLO_ONNX_THREADS"
+
+
 def _default_threads() -> int:
+    """``ALLO_ONNX_THREADS`` if set, else the cores this process may run on.
+
+    ``allo serve --workers N`` sets it to cores / N for its workers: N processes each
+    spreading every call over all the cores only add threads that wait for each other.
+    """
+    configured = os.environ.get(THREADS_VARIABLE, "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise E5OnnxError(
+                f"{THREADS_VARIABLE}={configured!r} is not a whole number >= 1: "
+                "set it to the threads each embedding call may use, or unset it"
+            )
+        return int(configured)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux

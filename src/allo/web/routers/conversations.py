@@ -8,6 +8,12 @@ Every change made here is announced on the live hub (:mod:`allo.web.live`), so t
 WebSocket clients (:mod:`allo.web.routers.conversations_ws`) see REST messages, takes,
 replies and closes at once. Tutorial illustrations are served by
 ``GET /v1/tutorial-images/{name}``, from the tutorials' ``images`` folder only.
+
+The customer endpoints and the dependencies are ``async``: FastAPI runs a sync
+dependency, a sync endpoint and the response check of a sync endpoint each in its own
+trip through the thread pool (five for a message), and under load every trip waits for
+a free thread and for the GIL. Here only the work that blocks (the store, the models)
+goes to the thread pool, once per request.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from allo.assistant.flows import demo_folder
 from allo.assistant.handoff import AdvisorDesk, QueueItem
@@ -35,9 +42,12 @@ router = APIRouter(prefix="/v1", tags=["conversations"])
 _build_lock = threading.Lock()
 
 
-def assistant(request: Request) -> Assistant:
+async def assistant(request: Request) -> Assistant:
     """The app's assistant (``app.state.assistant``), built on first use if not given."""
-    return assistant_for(request.app.state)
+    found: Assistant | None = getattr(request.app.state, "assistant", None)
+    if found is not None:
+        return found
+    return await run_in_threadpool(assistant_for, request.app.state)  # trains: seconds
 
 
 def assistant_for(state: Any) -> Assistant:
@@ -52,7 +62,7 @@ def assistant_for(state: Any) -> Assistant:
     return found
 
 
-def customer_token(
+async def customer_token(
     x_customer_token: Annotated[str | None, Header()] = None,
 ) -> str:
     if not x_customer_token:
@@ -62,7 +72,7 @@ def customer_token(
     return x_customer_token
 
 
-def live_hub(request: Request) -> LiveHub:
+async def live_hub(request: Request) -> LiveHub:
     """The app's live hub, where changes are announced to the sockets."""
     return hub_of(request.app.state)
 
@@ -217,9 +227,9 @@ def _advisor_view(conversation: Conversation, turns: list[Turn]) -> AdvisorConve
 
 
 @router.post("/conversations", response_model=OpenedOut, status_code=201)
-def open_conversation(bot: AssistantDep) -> OpenedOut:
+async def open_conversation(bot: AssistantDep) -> OpenedOut:
     """Open a conversation; keep the ``customer_token``: every later call needs it."""
-    opened = bot.open()
+    opened = await run_in_threadpool(bot.open)
     return OpenedOut(conversation_id=opened.conversation_id, customer_token=opened.customer_token)
 
 
@@ -228,7 +238,7 @@ def open_conversation(bot: AssistantDep) -> OpenedOut:
     response_model=ReplyOut,
     responses={409: {"description": "replayed id reused, out of order, closed or raced"}},
 )
-def post_message(
+async def post_message(
     conversation_id: str, body: MessageIn, bot: AssistantDep, token: CustomerToken, live: LiveDep
 ) -> ReplyOut | JSONResponse:
     """Send a customer message (text or button payload); returns the turns it produced."""
@@ -239,7 +249,9 @@ def post_message(
         )
     message = CustomerMessage(text=body.text, payload=body.payload)
     try:
-        reply = bot.post(conversation_id, token, body.message_id, message, body.seq)
+        reply = await run_in_threadpool(
+            bot.post, conversation_id, token, body.message_id, message, body.seq
+        )
     except ConversationConflict as error:
         return _conflict(error)
     if not reply.replayed:
@@ -254,14 +266,14 @@ def post_message(
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-def get_conversation(
+async def get_conversation(
     conversation_id: str,
     bot: AssistantDep,
     token: CustomerToken,
     after: Annotated[int, Query(ge=0, description="only turns after this seq")] = 0,
 ) -> ConversationOut:
     """The conversation's turns (bot, advisor and customer), for its customer only."""
-    conversation, turns = bot.history(conversation_id, token)
+    conversation, turns = await run_in_threadpool(bot.history, conversation_id, token)
     return ConversationOut(
         conversation_id=conversation.id,
         status=conversation.status,
