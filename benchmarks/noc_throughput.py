@@ -1,7 +1,7 @@
 """NOC throughput, side by side with Prometheus Alertmanager (issue 5, "Speed, side by side").
 
     python benchmarks/noc_throughput.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
-        [--repeat 10] [--stream-alarms 20000] [--clients 8] [--ws-alarms 50000]
+        [--repeat 10] [--partitions 2] [--stream-alarms 20000] [--clients 8] [--ws-alarms 50000]
         [--ws-connections 8] [--ws-window 32] [--ws-rate 0] [--skip batch,stream,ws,peer]
         [--graph GRAPH] [--json]
 
@@ -9,7 +9,14 @@ The figures, measured in the same run on the same alarms (the set replayed ``--r
 times over, each copy shifted in time so that nothing is a duplicate of another copy):
 
 - ``alarms_per_second``: batch replay from the source file to incidents persisted
-  (SQLite, every stage on, the learned graph and the topology), ``allo noc ingest``'s path.
+  (SQLite, every stage on, the learned graph and the topology), ``allo noc ingest``'s path
+  (``--partitions N``: one process per topology region, streams ``bench.<p>``, when the
+  regions cut no link, else one process; ``batch_processes`` and ``batch_plan`` say which).
+  The copies are first written to a CSV file, untimed; the clock runs from the engine's
+  start (migration included) through reading and parsing that file to the last commit.
+  ``--partitions 2,1`` also runs one process, its figures suffixed ``_p1``.
+  ``batch_cpu_us_per_alarm``: CPU of the replay (its processes included) per alarm, which
+  a shared machine's load does not change as it changes wall-clock figures.
 - ``stream_alarms_per_second`` and ``stream_p99_ms``: alarms posted one per request to
   ``POST /v1/alarms`` of a real server (uvicorn, in its own process, on loopback) by
   ``--clients`` keep-alive connections; the latency is from sending the alarm to the
@@ -31,7 +38,8 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
   producers' ``stream_ws_client_cpu_us_per_alarm``, on the same cores.
 - ``peer_alertmanager_aps``: Debian's ``prometheus-alertmanager`` started on loopback
   (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
-  500; ``null`` with the reason when it is not installed.
+  500; ``null`` with the reason when it is not installed. ``peer_cpu_us_per_alarm``: its
+  own CPU while ingesting (``/proc``), to set beside ``batch_cpu_us_per_alarm``.
 
 Learning the graph is not timed (``learn_seconds``). Not run in CI.
 """
@@ -45,6 +53,7 @@ import http.client
 import json
 import math
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -66,7 +75,7 @@ from allo.domain.alarms import Alarm  # noqa: E402
 from allo.noc.causal import CausalGraph, HawkesLearner  # noqa: E402
 from allo.noc.clock import SystemClock  # noqa: E402
 from allo.noc.engine import NocEngine  # noqa: E402
-from allo.noc.replay import replay  # noqa: E402
+from allo.noc.replay import plan_partitions, replay, replay_partitioned  # noqa: E402
 from allo.noc.sources import CsvSource  # noqa: E402
 from allo.noc.store import SqlNocStore  # noqa: E402
 from allo.noc.topology import Topology  # noqa: E402
@@ -114,39 +123,83 @@ def wait_for(port: int, path: str, seconds: float = 60.0) -> None:
 # -- batch --------------------------------------------------------------------------------
 
 
+def write_copies(path: Path, repeat: int, span: float, out: Path) -> int:
+    """The file written ``repeat`` times into ``out`` (PCIC columns), copy ``k`` shifted by
+    ``k * span`` seconds, so that the timed replay starts from a source file as
+    ``allo noc ingest`` does and no copying of alarms is counted as Allo's work. Times are
+    written with ``repr`` (exact round trip); rows are numbered anew, ids are ``row-N``."""
+    rows = 0
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("alarm_id,device_id,start_timestamp,end_timestamp\n")
+        source = list(CsvSource(path))
+        for k in range(repeat):
+            shift = k * span
+            lines = []
+            for a in source:
+                end = "" if a.cleared_at is None else repr(a.cleared_at + shift)
+                lines.append(f"{a.alarm_type},{a.device},{a.raised_at + shift!r},{end}\n")
+            handle.writelines(lines)
+            rows += len(lines)
+    return rows
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds (user + system) of this process and of its children that ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def batch(
     path: Path,
-    repeat: int,
-    span: float,
     topology: Topology | None,
     graph: CausalGraph,
     folder: Path,
+    partitions: int,
 ) -> dict[str, object]:
+    """Replay ``path`` (the copies, already written) into a fresh SQLite file, timed from
+    the engine's start (migration included) to the last incident persisted; with
+    ``partitions`` > 1, one process per topology region when no link is cut."""
+    plan = plan_partitions(topology, partitions)
+    url = f"sqlite:///{folder / f'batch-{partitions}.db'}"
+    cpu_started = _cpu_with_children()
     started = time.perf_counter()
-    alarms = copies(path, repeat, span)
-    clock = SystemClock()
-    engine = NocEngine(
-        SqlNocStore(f"sqlite:///{folder / 'batch.db'}"),
-        clock,
-        stream="bench",
-        source="file",
-        topology=topology,
-        graph=graph,
-        history=0,
-    )
-    engine.warm_up()
-    result = replay(alarms, engine, clock)
-    seconds = time.perf_counter() - started
-    counts = engine.store.counts("bench")
-    engine.close()
+    if plan.partitioning is None:
+        clock = SystemClock()
+        engine = NocEngine(
+            SqlNocStore(url),
+            clock,
+            stream="bench",
+            source="file",
+            topology=topology,
+            graph=graph,
+            history=0,
+        )
+        engine.warm_up()
+        result = replay(CsvSource(path), engine, clock)
+        seconds = time.perf_counter() - started
+        engine.close()
+        alarms, closed = result.alarms, len(result.incidents)
+    else:
+        split = replay_partitioned(path, url, "bench", plan, topology=topology, graph=graph)
+        seconds = time.perf_counter() - started
+        alarms, closed = split.alarms, split.incidents
+    cpu = _cpu_with_children() - cpu_started
+    store = SqlNocStore(url)
+    counts = store.counts()
+    store.close()
     return {
-        "alarms": len(alarms),
+        "alarms": alarms,
         "incidents": counts["incidents"],
-        "reduction": round(1 - counts["incidents"] / len(alarms), 4),
-        "alarms_per_second": round(len(alarms) / seconds, 1),
+        "reduction": round(1 - counts["incidents"] / alarms, 4),
+        "alarms_per_second": round(alarms / seconds, 1),
         "batch_seconds": round(seconds, 2),
+        # CPU of this process and of its finished children: Allo's work, whatever the load
+        "batch_cpu_us_per_alarm": round(cpu / alarms * 1e6, 1),
+        "batch_processes": plan.partitions,
+        "batch_plan": plan.reason,
         "persisted_alarms": counts["final_alarms"],
-        "pipeline_only_closed": len(result.incidents),
+        "pipeline_only_closed": closed,
     }
 
 
@@ -451,6 +504,7 @@ def alertmanager(alarms: list[Alarm], folder: Path) -> dict[str, object]:
             payloads.append(json.dumps(chunk).encode())
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         headers = {"Content-Type": "application/json"}
+        cpu_before = _cpu_seconds(process.pid)
         started = time.perf_counter()
         failures = 0
         for body in payloads:
@@ -459,12 +513,15 @@ def alertmanager(alarms: list[Alarm], folder: Path) -> dict[str, object]:
             response.read()
             failures += response.status != 200
         seconds = time.perf_counter() - started
+        cpu = _cpu_seconds(process.pid) - cpu_before
         version = subprocess.run([binary, "--version"], capture_output=True, text=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
     return {
         "peer_alertmanager_aps": round(len(alarms) / seconds, 1),
+        # Alertmanager's own CPU while ingesting (from /proc; the client's is not counted)
+        "peer_cpu_us_per_alarm": round(cpu / len(alarms) * 1e6, 1),
         "peer_batches": len(payloads),
         "peer_failed_batches": failures,
         "peer_version": (version.stdout or version.stderr).splitlines()[0],
@@ -501,6 +558,13 @@ def main() -> None:
         default="",
         help="comma-separated parts not to run: batch, stream (HTTP), ws, peer",
     )
+    parser.add_argument(
+        "--partitions",
+        type=lambda text: [int(p) for p in text.split(",")],
+        default=[2],
+        help="batch replay processes (one per topology region, when no link is cut); "
+        "a list such as 2,1 runs each, figures of the others suffixed _pN",
+    )
     parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
@@ -532,7 +596,15 @@ def main() -> None:
             "learn_seconds": round(learn_seconds, 2),
         }
         if "batch" not in skip:
-            figures.update(batch(path, args.repeat, span, topology, graph, folder))
+            copied = folder / f"alarms-x{args.repeat}.csv"
+            write_copies(path, args.repeat, span, copied)
+            for partitions in dict.fromkeys(args.partitions):  # each count once
+                figures.update(
+                    {
+                        (key if partitions == args.partitions[0] else f"{key}_p{partitions}"): v
+                        for key, v in batch(copied, topology, graph, folder, partitions).items()
+                    }
+                )
         alarms = copies(path, args.repeat, span)
         if "stream" not in skip:
             figures.update(

@@ -100,3 +100,31 @@ def test_bad_graph_file_is_a_clear_error(files: Path) -> None:
         app, ["noc", "replay", str(files / "Alarm.csv"), "--graph", str(files / "g.json")]
     )
     assert result.exit_code == 2 and "cannot read causal graph" in result.output
+
+
+def test_ingest_in_two_processes_or_one_when_the_topology_would_be_cut(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLO_DATA_DIR", str(files / "data"))
+    monkeypatch.setenv("ALLO_EMBEDDER", "fake")
+    alarms, topology = str(files / "Alarm.csv"), str(files / "Topology.npy")
+    rows = len((files / "Alarm.csv").read_text().splitlines()) - 1
+    # no topology: each device stands alone, so two processes (streams s.0 and s.1)
+    split = runner.invoke(
+        app, ["noc", "ingest", alarms, "--stream", "s", "--partitions", "2", "--json"]
+    )
+    assert split.exit_code == 0, split.output
+    summary = json.loads(split.output)
+    assert summary["streams"] == ["s.0", "s.1"] and min(summary["partitions"]["alarms"]) > 0
+    assert summary["rows"] == summary["accepted"] == summary["stored"]["alarms"] == rows
+    assert summary["input_problems"]["counts"]["malformed"] == 1  # read twice, counted once
+    # a chain of four devices cannot be split without cutting a link: one process, said so
+    one = runner.invoke(
+        app,
+        ["noc", "ingest", alarms, "--topology", topology, "--stream", "t", "--partitions", "2"],
+    )
+    assert one.exit_code == 0, one.output
+    assert "would cut 1 of 3 topology links" in one.output
+    assert f"stream t now holds {rows} alarms" in one.output
+    paced = runner.invoke(app, ["noc", "ingest", alarms, "--partitions", "2", "--speed", "10"])
+    assert paced.exit_code != 0 and "drop --speed" in paced.output

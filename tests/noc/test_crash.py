@@ -100,3 +100,69 @@ def test_kill_during_ingest_then_rerun(tmp_path: Path) -> None:
         [*command, "--json"], env=env, capture_output=True, text=True, timeout=300
     )
     assert json.loads(again.stdout)["accepted"] == 0 and _state(database) == done
+
+
+SPLIT_ROWS = 40_000
+
+
+def test_kill_during_split_ingest_then_rerun(tmp_path: Path) -> None:
+    """``--partitions 2``: the parent is killed, its two replay processes notice and stop
+    (no orphan keeps writing), and a re-run finishes each stream exactly once."""
+    rng = np.random.default_rng(5)
+    lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
+    for second in range(SPLIT_ROWS):
+        device = int(rng.integers(0, 8))
+        lines.append(f"{int(rng.integers(0, 3))},{device},{second},{second}")
+    alarms = tmp_path / "Alarm.csv"
+    alarms.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    graph = tmp_path / "graph.json"
+    CausalGraph.from_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])).save(graph)
+    data = tmp_path / "data"
+    env = {**os.environ, "ALLO_DATA_DIR": str(data), "ALLO_EMBEDDER": "fake"}
+    command = [sys.executable, "-m", "allo.cli", "noc", "ingest", str(alarms)]
+    command += ["--graph", str(graph), "--partitions", "2", "--batch-size", "200"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    database = data / "allo.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if database.exists() and _state(database)["alarms"] >= 3000:
+                break
+        except Exception:  # schema not there yet
+            pass
+        time.sleep(0.02)
+    assert process.poll() is None, "ingest finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # its replay processes stop by themselves
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError("replay processes kept running after their parent was killed")
+
+    killed = _state(database)
+    assert 0 < killed["alarms"] < SPLIT_ROWS
+    assert killed["distinct_rows"] == killed["alarms"] and killed["without_incident"] == 0
+    assert killed["incident_size"] == killed["alarms"] and killed["orphans"] == 0
+
+    rerun = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["streams"] == [f"{summary['stream']}.0", f"{summary['stream']}.1"]
+    assert min(summary["partitions"]["alarms"]) > 0
+    assert summary["already_stored"] == killed["alarms"]
+    assert summary["accepted"] == SPLIT_ROWS - killed["alarms"]
+    assert summary["recovered"] == killed["alarms"] - killed["final"]
+    done = _state(database)
+    assert done["alarms"] == done["distinct_rows"] == done["final"] == SPLIT_ROWS
+    assert done["incident_size"] == SPLIT_ROWS and done["open"] == 0
+    assert done["without_incident"] == 0 and done["orphans"] == 0

@@ -65,6 +65,28 @@ def test_pcic_rows_read_quickly_or_with_every_check_give_the_same_alarms(tmp_pat
     assert all(a.attributes == {} for a in (alarms[0], alarms[1], alarms[4]))
 
 
+def test_pcic_rows_of_skipped_devices_are_left_out_but_bad_rows_still_reported(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "Alarm.csv"
+    path.write_text(
+        "alarm_id,device_id,start_timestamp,end_timestamp\n"
+        "11,28,30685,30835\n1,7,30686,\n14,7,abc,1\n3,7\n2,28,inf,\n5,9,30690,30700\n",
+        encoding="utf-8",
+    )
+    every = list(CsvSource(path))
+    source = CsvSource(path, skip_device=lambda device: device != "9")
+    kept = list(source)
+    # well-formed rows of skipped devices are gone; the others keep their place and alarm
+    assert [a.row for a in kept] == [2, 3, 4, 5]
+    assert [repr(a) for a in kept] == [repr(a) for a in every if a.row in {2, 3, 4, 5}]
+    assert [a.alarm_type for a in kept[:3]] == [MALFORMED_TYPE] * 3
+    full = CsvSource(path)
+    list(full)
+    assert source.report.counts == full.report.counts
+    assert source.report.counts["malformed"] == 3
+
+
 def test_named_csv_keeps_extra_columns(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from allo.cli.common import console, handle_errors
 
 if TYPE_CHECKING:
     from allo.domain.alarms import Alarm, Incident
+    from allo.noc.causal import CausalGraph
     from allo.noc.sources.base import InputReport
     from allo.noc.topology import Topology
 
@@ -231,13 +232,22 @@ def ingest(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Alarms per transaction (about).")
     ] = 2000,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="Processes, one per topology region (streams <stream>.<p>); one process "
+            "when the regions would cut a topology link. Not with --speed.",
+        ),
+    ] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a file through the pipeline and persist alarms and incidents (kill -9 safe).
 
-    Run it again after a crash: alarms already stored are skipped, open incidents are
-    rebuilt, nothing is lost or counted twice. The database is the knowledge store's
-    (ALLO_DATABASE_URL, or the SQLite file in ALLO_DATA_DIR).
+    Run it again after a crash (with the same --partitions): alarms already stored are
+    skipped, open incidents are rebuilt, nothing is lost or counted twice. The database is
+    the knowledge store's (ALLO_DATABASE_URL, or the SQLite file in ALLO_DATA_DIR).
     """
     from allo.cli.common import settings as load
     from allo.noc.causal import CausalGraph, HawkesLearner
@@ -261,6 +271,36 @@ def ingest(
             learned = HawkesLearner().learn(
                 [a for a in rows if a.alarm_type != "malformed-input"], topo
             )
+        if partitions > 1:
+            from allo.errors import InvalidInputError
+
+            if speed is not None:
+                raise InvalidInputError(
+                    "--partitions needs a replay as fast as possible: drop --speed"
+                )
+            split = _ingest_split(
+                alarms,
+                config.resolved_database_url,
+                stream or _stream_name(alarms),
+                partitions,
+                topo,
+                learned,
+                batch_size,
+                source.report if rows is not None else None,
+            )
+            if split is not None:
+                if as_json:
+                    print(json.dumps(split))
+                else:
+                    console.print(
+                        f"{split['rows']} rows: {split['accepted']} new, "
+                        f"{split['already_stored']} already stored, in {partitions} processes "
+                        f"(streams {', '.join(split['streams'])}): {split['stored']['alarms']} "
+                        f"alarms in {split['stored']['incidents']} incidents "
+                        f"({split['alarms_per_second']} alarms/s)",
+                        highlight=False,
+                    )
+                return
         clock = SystemClock()
         store = SqlNocStore(config.resolved_database_url)
         engine = NocEngine(
@@ -313,6 +353,57 @@ def ingest(
         f"{stored['incidents']} incidents ({summary['alarms_per_second']} alarms/s)",
         highlight=False,
     )
+
+
+def _ingest_split(
+    path: Path,
+    url: str,
+    stream: str,
+    partitions: int,
+    topology: Topology | None,
+    graph: CausalGraph | None,
+    batch_size: int,
+    read_report: InputReport | None,
+) -> dict[str, Any] | None:
+    """``allo noc ingest --partitions N``: the summary, or ``None`` (after saying why) when
+    the topology cannot be split without cutting a link, so that one process runs."""
+    from allo.noc.replay import plan_partitions, replay_partitioned
+    from allo.noc.store import SqlNocStore
+
+    plan = plan_partitions(topology, partitions)
+    if plan.partitioning is None:
+        console.print(f"--partitions {partitions}: {plan.reason}", highlight=False)
+        return None
+    started = time.perf_counter()
+    result = replay_partitioned(
+        path, url, stream, plan, topology=topology, graph=graph, batch_size=batch_size
+    )
+    if read_report is not None:  # problems met while reading the topology's check
+        for kind, count in read_report.counts.items():
+            if kind.startswith("topology"):
+                result.report.counts[kind] += count
+    store = SqlNocStore(url)
+    try:
+        per_stream = [store.counts(s) for s in result.streams]
+    finally:
+        store.close()
+    stored = {k: sum(c[k] for c in per_stream) for k in per_stream[0]}
+    return {
+        "stream": stream,
+        "streams": result.streams,
+        "partitions": result.plan.to_json() | {"alarms": result.per_partition},
+        "rows": result.alarms,
+        "accepted": result.accepted,
+        "already_stored": result.already_stored,
+        "recovered": result.recovered,
+        "incidents_closed": result.incidents,
+        "stored": stored,
+        "alarms_per_second": result.summary()["alarms_per_second"],
+        "seconds": round(result.seconds, 3),
+        "total_seconds": round(time.perf_counter() - started, 3),
+        "folded": dict(sorted(result.folded.items())),
+        "input_problems": result.report.to_json(),
+    }
 
 
 @app.command("report")

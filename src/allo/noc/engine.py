@@ -81,6 +81,12 @@ class IngestResult:
         }
 
 
+def check_stream(stream: str) -> None:
+    """A stream name is 1-40 letters, digits, ``_`` or ``.`` (it prefixes incident ids)."""
+    if not _STREAM.match(stream):
+        raise InvalidInputError(f"stream name {stream!r}: use 1-40 letters, digits, _ or .")
+
+
 class _Open:
     """What the engine shows of an open incident of the pipeline."""
 
@@ -123,8 +129,7 @@ class NocEngine:
         inhibit_rules: Sequence[Any] = (),
         history: int = 2000,
     ) -> None:
-        if not _STREAM.match(stream):
-            raise InvalidInputError(f"stream name {stream!r}: use 1-40 letters, digits, _ or .")
+        check_stream(stream)
         self.store = store
         self.clock = clock
         self.stream = stream
@@ -393,20 +398,17 @@ class NocEngine:
                 is_final = True
             issues = flow.issues
             if new:
-                alarms_out.append(
-                    AlarmRecord(
-                        record.seq,
-                        alarm,
-                        record.source,
-                        record.received_at,
-                        incident_id,
-                        reason,
-                        folded_under,
-                        member_detail,
-                        tuple(issues) if issues else (),
-                        is_final,
-                    )
-                )
+                # the record built on arrival, now given its place (building a second one
+                # per alarm was a copy of everything but these fields); the alarm is the
+                # flow's, which normalisation may have corrected
+                record.alarm = alarm
+                record.incident_id = incident_id
+                record.reason = reason
+                record.folded_under = folded_under
+                record.detail = member_detail
+                record.issues = tuple(issues) if issues else ()
+                record.final = is_final
+                alarms_out.append(record)
                 if details is not None:
                     details.append(
                         {

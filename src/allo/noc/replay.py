@@ -10,15 +10,28 @@ of the issue: ``alarms``, ``incidents``, ``reduction = 1 - incidents / alarms`` 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from allo.domain.alarms import Alarm, Incident
+from allo.errors import InvalidInputError
 from allo.noc.clock import Clock
 from allo.noc.sources.base import InputReport
+
+if TYPE_CHECKING:
+    from allo.noc.broker.partition import Partitioning
+    from allo.noc.causal import CausalGraph
+    from allo.noc.pipeline import PipelineConfig
+    from allo.noc.topology import Topology
+
+#: processes a split replay may use (each is a whole interpreter: more than the cores
+#: only adds memory and lock waits)
+MAX_REPLAY_PARTITIONS = 64
 
 
 class Pushes(Protocol):
@@ -112,3 +125,273 @@ def replay(
     emit(pipeline.flush())
     seconds = time.perf_counter() - started
     return ReplayResult(count, incidents, seconds, pipeline.report, Counter(pipeline.fold_counts()))
+
+
+# -- one process per topology region -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """How a batch replay is split: ``partitions`` processes, each fed the alarms of its own
+    region, or one process when a split could change the incidents (``reason`` says why).
+
+    Every stage of the pipeline only relates alarms of devices at most ``incident_hops``
+    apart (the same device without a topology), so regions that cut no topology link
+    give, for a file in time order, the incidents one process gives
+    (``tests/noc/test_partitioned.py``; the 24V set too). What a region cannot see is the
+    *other* regions' newest time: in a file out of order by more than ``late_seconds``,
+    the out-of-order marks (and an unreadable time's placement, a far-future alarm's
+    reset of the correlation memory) follow each region's own newest alarm."""
+
+    partitions: int
+    partitioning: Partitioning | None
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"partitions": self.partitions, "reason": self.reason}
+
+
+def plan_partitions(topology: Topology | None, wanted: int) -> PartitionPlan:
+    """Regions for ``wanted`` processes (:func:`~allo.noc.broker.partition.partition_topology`),
+    or one process when the regions would cut a link of the topology."""
+    from allo.noc.broker.partition import partition_topology
+
+    if not 1 <= wanted <= MAX_REPLAY_PARTITIONS:
+        raise InvalidInputError(
+            f"partitions must be between 1 and {MAX_REPLAY_PARTITIONS}, got {wanted}"
+        )
+    if wanted == 1:
+        return PartitionPlan(1, None, "one process asked for")
+    partitioning = partition_topology(topology, wanted)
+    if topology is None:
+        return PartitionPlan(wanted, partitioning, "no topology: each device on its own")
+    quality = partitioning.quality(topology)
+    if quality.cut_edges:
+        return PartitionPlan(
+            1,
+            None,
+            f"{wanted} regions would cut {quality.cut_edges} of {quality.edges} topology "
+            "links (alarms on either side could no longer meet): one process instead",
+        )
+    if min(quality.loads) == 0:
+        return PartitionPlan(
+            1, None, f"the topology has fewer than {wanted} separable regions: one process"
+        )
+    return PartitionPlan(wanted, partitioning, f"{wanted} regions, no topology link cut")
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """What one replay process needs (picklable: sent to a fresh interpreter)."""
+
+    path: Path
+    database_url: str
+    stream: str
+    index: int
+    partitioning: Partitioning
+    topology: Topology | None
+    graph: CausalGraph | None
+    config: PipelineConfig | None
+    batch_size: int
+    parent: int  # the process that started this one: if it dies, this one stops
+
+
+class ParentGoneError(RuntimeError):
+    """The process that started a replay partition died (``kill -9``): this one stops too."""
+
+
+def _while_parent_lives(alarms: Iterable[Alarm], parent: int) -> Iterator[Alarm]:
+    """``alarms``, stopping (between batches, so no transaction is half done) once
+    ``parent`` is gone: after a ``kill -9`` of ``allo noc ingest`` no orphan keeps
+    writing while the user runs it again (two engines on one stream)."""
+    for count, alarm in enumerate(alarms):
+        if count % 500 == 0 and os.getppid() != parent:
+            raise ParentGoneError(f"process {parent} that started this replay partition is gone")
+        yield alarm
+
+
+@dataclass
+class PartitionedResult:
+    """What a replay split across processes did, summed over its partitions."""
+
+    alarms: int
+    incidents: int
+    seconds: float
+    report: InputReport
+    folded: Counter[str]
+    accepted: int
+    already_stored: int
+    recovered: int
+    streams: list[str]
+    plan: PartitionPlan
+    per_partition: list[int]
+
+    @property
+    def reduction(self) -> float:
+        return 1.0 - self.incidents / self.alarms if self.alarms else 0.0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "alarms": self.alarms,
+            "incidents": self.incidents,
+            "reduction": round(self.reduction, 4),
+            "alarms_per_second": round(self.alarms / self.seconds, 1) if self.seconds else 0.0,
+            "seconds": round(self.seconds, 3),
+            "folded": dict(sorted(self.folded.items())),
+            "input_problems": self.report.to_json(),
+            "partitions": self.plan.to_json() | {"alarms": self.per_partition},
+        }
+
+
+def partition_stream(stream: str, index: int) -> str:
+    """The stream of partition ``index`` of a split replay into ``stream``."""
+    return f"{stream}.{index}"
+
+
+@dataclass
+class _PartitionOutcome:
+    alarms: int
+    incidents: int
+    folded: Counter[str]
+    source_report: InputReport
+    stage_report: InputReport
+    accepted: int
+    already_stored: int
+    recovered: int
+
+
+def _replay_partition(job: PartitionJob) -> _PartitionOutcome:
+    """One process of :func:`replay_partitioned`: the file's alarms of its region, through
+    its own engine and stream (one transaction per batch, as ``allo noc ingest``)."""
+    from allo.noc.clock import SystemClock
+    from allo.noc.engine import NocEngine
+    from allo.noc.sources import CsvSource, open_source
+    from allo.noc.store import SqlNocStore
+
+    partition_of = job.partitioning.partition_of
+    mine = job.index
+    source = open_source(job.path)
+    if isinstance(source, CsvSource):  # rows of other regions need not be built at all
+        source.skip_device = lambda device: partition_of(device) != mine
+    clock = SystemClock()
+    engine = NocEngine(
+        SqlNocStore(job.database_url),
+        clock,
+        stream=partition_stream(job.stream, mine),
+        source="file",
+        topology=job.topology,
+        graph=job.graph,
+        config=job.config,
+        history=0,
+    )
+    try:
+        engine.warm_up()
+        alarms = (a for a in source if partition_of(a.device) == mine)
+        try:
+            result = replay(
+                _while_parent_lives(alarms, job.parent), engine, clock, batch_size=job.batch_size
+            )
+        except ParentGoneError:
+            engine.close()
+            os._exit(3)  # nobody waits for a result; a pool worker would wait for more work
+        return _PartitionOutcome(
+            result.alarms,
+            len(result.incidents),
+            result.folded,
+            # every process reads the whole file: its problems are counted once, by process 0
+            source.report if mine == 0 else InputReport(),
+            engine.report,
+            engine.totals["accepted"],
+            engine.totals["already_stored"],
+            engine.recovered,
+        )
+    finally:
+        engine.close()
+
+
+def replay_partitioned(
+    path: Path,
+    database_url: str,
+    stream: str,
+    plan: PartitionPlan,
+    *,
+    topology: Topology | None = None,
+    graph: CausalGraph | None = None,
+    config: PipelineConfig | None = None,
+    batch_size: int = 2000,
+) -> PartitionedResult:
+    """Replay the file ``path`` into ``database_url``, one process per region of ``plan``.
+
+    Process ``p`` reads the whole file, keeps the alarms of its region and runs them
+    through its own engine into stream ``<stream>.<p>`` (as a broker consumer does), so
+    that the pipelines use every core; the database is migrated once, before they start.
+    Like ``allo noc ingest``, run it again (with the same plan) after a crash: each stream
+    skips what it stored and rebuilds its open incidents. ``seconds`` counts from the
+    start of the processes to the last commit."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from allo.noc.store import SqlNocStore
+
+    if plan.partitioning is None:
+        raise InvalidInputError(f"this plan runs in one process ({plan.reason}): use replay()")
+    for index in range(plan.partitions):
+        _check_stream(partition_stream(stream, index))
+    started = time.perf_counter()
+    store = SqlNocStore(database_url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    jobs = [
+        PartitionJob(
+            path,
+            database_url,
+            stream,
+            index,
+            plan.partitioning,
+            topology,
+            graph,
+            config,
+            batch_size,
+            os.getpid(),
+        )
+        for index in range(plan.partitions)
+    ]
+    # a fresh interpreter per process ("spawn"): nothing of this one's threads or open
+    # connections is inherited, on every platform
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=plan.partitions, mp_context=context) as pool:
+        outcomes = list(pool.map(_replay_partition, jobs))
+    seconds = time.perf_counter() - started
+    report = InputReport()
+    folded: Counter[str] = Counter()
+    for outcome in outcomes:
+        for part in (outcome.source_report, outcome.stage_report):
+            report.counts.update(part.counts)
+            for kind, examples in part.examples.items():
+                kept = report.examples.setdefault(kind, [])
+                kept.extend(examples[: max(0, report.keep - len(kept))])
+        folded.update(outcome.folded)
+    return PartitionedResult(
+        alarms=sum(o.alarms for o in outcomes),
+        incidents=sum(o.incidents for o in outcomes),
+        seconds=seconds,
+        report=report,
+        folded=folded,
+        accepted=sum(o.accepted for o in outcomes),
+        already_stored=sum(o.already_stored for o in outcomes),
+        recovered=sum(o.recovered for o in outcomes),
+        streams=[partition_stream(stream, i) for i in range(plan.partitions)],
+        plan=plan,
+        per_partition=[o.alarms for o in outcomes],
+    )
+
+
+def _check_stream(name: str) -> None:
+    from allo.noc.engine import check_stream
+
+    try:
+        check_stream(name)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{exc} (a split replay adds .<partition> to the stream)") from exc

@@ -10,7 +10,7 @@ and their usual synonyms); unknown columns are kept as attributes.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from math import isfinite
 from pathlib import Path
 
@@ -23,11 +23,16 @@ PCIC_HEADER = ["alarm_id", "device_id", "start_timestamp", "end_timestamp"]
 
 
 class CsvSource:
-    """Reads ``path`` lazily; every data row yields exactly one alarm (or a malformed stand-in)."""
+    """Reads ``path`` lazily; every data row yields exactly one alarm (or a malformed stand-in).
 
-    def __init__(self, path: Path) -> None:
+    ``skip_device``, a hint for a replay split by region: a well-formed PCIC row whose
+    device it accepts may be left out unread (its row number still counts). Every other
+    row is read as usual, so the report is the whole file's."""
+
+    def __init__(self, path: Path, skip_device: Callable[[str], bool] | None = None) -> None:
         self.path = path
         self.report = InputReport()
+        self.skip_device = skip_device
 
     def __iter__(self) -> Iterator[Alarm]:
         if not self.path.is_file():
@@ -39,7 +44,17 @@ class CsvSource:
                 return
             pcic = [h.lower() for h in header[:4]] == PCIC_HEADER
             row = 0
+            skip = self.skip_device
             for cells in reader:
+                if (
+                    skip is not None
+                    and pcic
+                    and len(cells) >= 4
+                    and skip(cells[1].strip())
+                    and self._pcic_well_formed(cells)  # nothing to report: left out unbuilt
+                ):
+                    row += 1
+                    continue
                 if pcic and len(cells) >= 4:  # the common row, read without a detour
                     alarm = self._pcic_fast(cells, row)
                     if alarm is not None:
@@ -50,6 +65,17 @@ class CsvSource:
                     continue
                 yield self._pcic(cells, row) if pcic else self._named(header, cells, row)
                 row += 1
+
+    @staticmethod
+    def _pcic_well_formed(cells: list[str]) -> bool:
+        """Whether :meth:`_pcic_fast` would read the row (without building its alarm)."""
+        if not cells[0].strip() or not cells[1].strip():
+            return False
+        end = cells[3].strip()
+        try:
+            return isfinite(float(cells[2])) and (not end or isfinite(float(end)))
+        except ValueError:
+            return False
 
     @staticmethod
     def _pcic_fast(cells: list[str], row: int) -> Alarm | None:
