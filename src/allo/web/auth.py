@@ -60,7 +60,7 @@ def advisor_name(
 
 
 def require_admin(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> None:
-    """Only administrators read the audit log."""
+    """Administrators only: the audit log, and changing the knowledge base."""
     check_secret(
         x_admin_token,
         app_settings(request).admin_token,
