@@ -143,6 +143,16 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Secret for the audit log over HTTP (X-Admin-Token)."
     )
+    noc_token: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the NOC operators (X-NOC-Token): console, incidents, "
+        "silences, maintenance. The NOC API is off without it.",
+    )
+    noc_ingest_token: SecretStr | None = Field(
+        default=None,
+        description="Secret of the alarm sources (Authorization: Bearer ...), e.g. "
+        "Alertmanager's webhook; it allows sending alarms and nothing else.",
+    )
     api_keys: list[ApiKey] = Field(
         default_factory=list,
         description="Bearer keys for generated answers; when set, a model other than the "

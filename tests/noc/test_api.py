@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from allo.config import Settings
 from allo.noc.engine import NocEngine
@@ -21,14 +22,24 @@ def clock() -> ScriptedClock:
     return ScriptedClock(NOW)
 
 
-def _app(settings: Settings, clock: ScriptedClock):  # type: ignore[no-untyped-def]
+OPERATOR_TOKEN = "jeton-operateur-noc-de-test"
+INGEST_TOKEN = "jeton-des-sources-d-alarmes"
+OPERATOR = {"X-NOC-Token": OPERATOR_TOKEN}
+SOURCE = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+
+
+def _app(settings: Settings, clock: ScriptedClock, **tokens: str | None):  # type: ignore[no-untyped-def]
+    values = {"noc_token": OPERATOR_TOKEN, "noc_ingest_token": INGEST_TOKEN} | tokens
+    secrets = {k: None if v is None else SecretStr(v) for k, v in values.items()}
+    settings = settings.model_copy(update=secrets)
     engine = NocEngine(SqlNocStore(settings.resolved_database_url), clock, stream="live")
     return create_app(settings, noc_engine=engine)
 
 
 @pytest.fixture
 def client(settings: Settings, clock: ScriptedClock) -> Iterator[TestClient]:
-    with TestClient(_app(settings, clock)) as test_client:
+    """An operator's client (the operator's token may send alarms too)."""
+    with TestClient(_app(settings, clock), headers=OPERATOR) as test_client:
         yield test_client
 
 
@@ -211,8 +222,13 @@ def test_server_sent_events_replay_from_an_event_id(client: TestClient) -> None:
 def test_console_page_and_script(client: TestClient) -> None:
     page = client.get("/noc")
     assert page.status_code == 200 and "Console NOC" in page.text and "/static/noc.js" in page.text
+    assert 'id="noc-login"' in page.text  # the page itself holds no data: it asks the token
     script = client.get("/static/noc.js").text
-    assert "EventSource" in script and "innerHTML" not in script.replace("never\n// innerHTML", "")
+    assert (
+        "X-NOC-Token" in script
+        and "EventSource(" not in script
+        and "innerHTML" not in script.replace("never\n// innerHTML", "")
+    )
 
 
 def test_restart_keeps_everything(settings: Settings, clock: ScriptedClock) -> None:
@@ -220,10 +236,10 @@ def test_restart_keeps_everything(settings: Settings, clock: ScriptedClock) -> N
         {"id": f"x{i}", "device": f"r{i % 3}", "alarm_type": "T", "raised_at": NOW + i}
         for i in range(30)
     ]
-    with TestClient(_app(settings, clock)) as first:
+    with TestClient(_app(settings, clock), headers=OPERATOR) as first:
         first.post("/v1/alarms", json=alarms[:20])
         before = first.get("/v1/incidents").json()
-    with TestClient(_app(settings, clock)) as second:
+    with TestClient(_app(settings, clock), headers=OPERATOR) as second:
         status = second.get("/v1/noc/status").json()
         assert status["recovered_at_start"] == 20
         assert second.get("/v1/incidents").json()["items"] == before["items"]
@@ -266,3 +282,94 @@ def test_silence_by_alertmanager_label_over_http(client: TestClient) -> None:
     )
     assert unsafe.status_code == 422
     assert "repeated group" in unsafe.json()["error"]["message"]
+
+
+# -- who may do what ----------------------------------------------------------------------
+
+OPERATOR_ROUTES = [
+    ("GET", "/v1/incidents"),
+    ("GET", "/v1/incidents/stream"),
+    ("GET", "/v1/incidents/live-1"),
+    ("POST", "/v1/incidents/live-1/ack"),
+    ("POST", "/v1/incidents/live-1/resolve"),
+    ("GET", "/v1/silences"),
+    ("POST", "/v1/silences"),
+    ("DELETE", "/v1/silences/s1"),
+    ("GET", "/v1/maintenance"),
+    ("POST", "/v1/maintenance"),
+    ("DELETE", "/v1/maintenance/m1"),
+    ("GET", "/v1/noc/status"),
+]
+SOURCE_ROUTES = [("POST", "/v1/alarms"), ("POST", "/v1/alarms/alertmanager")]
+SILENCE = {"matchers": [{"name": "device", "value": "r1"}], "duration_seconds": 600}
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATOR_ROUTES + SOURCE_ROUTES)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-NOC-Token": "faux"}, {"Authorization": "Bearer faux"}, {"X-Advisor-Token": "x"}],
+    ids=["none", "wrong-operator", "wrong-bearer", "other-secret"],
+)
+def test_every_noc_route_refuses_a_missing_or_wrong_secret(
+    settings: Settings, clock: ScriptedClock, method: str, path: str, headers: dict[str, str]
+) -> None:
+    with TestClient(_app(settings, clock)) as anonymous:
+        response = anonymous.request(method, path, headers=headers, json={})
+        assert response.status_code == 401
+        assert "X-NOC-Token" in response.json()["error"]["message"]
+        # and nothing changed
+        status = anonymous.get("/v1/noc/status", headers=OPERATOR).json()
+        assert (
+            status["counts"]["alarms"] == 0
+            and anonymous.get("/v1/silences", headers=OPERATOR).json()["total"] == 0
+        )
+
+
+def test_an_alarm_source_sends_alarms_and_nothing_else(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with TestClient(_app(settings, clock), headers=SOURCE) as source:
+        alarm = {"id": "a", "device": "r1", "alarm_type": "T", "raised_at": NOW}
+        sent = source.post("/v1/alarms", json=alarm)
+        assert sent.status_code == 200 and sent.json()["accepted"] == 1
+        assert sent.json()["input_problems"]["counts"] == {}
+        hook = {
+            "version": "4",
+            "status": "firing",
+            "alerts": [alert("Down", "r2", "2023-11-14T22:13:20Z")],
+        }
+        assert source.post("/v1/alarms/alertmanager", json=hook).status_code == 200
+        # a leaked source secret cannot read incidents nor silence anything
+        for method, path in OPERATOR_ROUTES:
+            body = SILENCE if path == "/v1/silences" else {}
+            assert source.request(method, path, json=body).status_code == 401, path
+        assert source.get("/v1/silences", headers=OPERATOR).json()["total"] == 0
+
+
+def test_the_operator_secret_cannot_be_given_as_a_bearer_key(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with TestClient(_app(settings, clock)) as anonymous:
+        bearer = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        assert anonymous.get("/v1/incidents", headers=bearer).status_code == 401
+
+
+def test_unconfigured_secrets_turn_the_noc_api_off(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with TestClient(_app(settings, clock, noc_token=None, noc_ingest_token=None)) as client:
+        listing = client.get("/v1/incidents", headers=OPERATOR)
+        assert listing.status_code == 503 and "ALLO_NOC_TOKEN" in listing.json()["error"]["message"]
+        sent = client.post("/v1/alarms", headers=SOURCE, json={"device": "r", "alarm_type": "T"})
+        assert sent.status_code == 503
+        assert "ALLO_NOC_INGEST_TOKEN" in sent.json()["error"]["message"]
+        assert client.get("/noc").status_code == 200  # the page itself says what to set
+
+
+def test_without_an_ingest_secret_only_operators_send_alarms(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with TestClient(_app(settings, clock, noc_ingest_token=None)) as client:
+        alarm = {"id": "a", "device": "r", "alarm_type": "T", "raised_at": NOW}
+        assert client.post("/v1/alarms", headers=SOURCE, json=alarm).status_code == 401
+        assert client.post("/v1/alarms", headers=OPERATOR, json=alarm).status_code == 200

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
@@ -43,10 +44,20 @@ def stored_ids(store: SqlNocStore) -> set[str]:
 # -- end to end through the app ----------------------------------------------------------
 
 
+INGEST_TOKEN = "jeton-des-sources-d-alarmes"
+OPERATOR_TOKEN = "jeton-operateur-noc-de-test"
+SOURCE = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """A client holding both secrets: the socket's source and the status reads' operator."""
+    settings = settings.model_copy(
+        update={"noc_token": SecretStr(OPERATOR_TOKEN), "noc_ingest_token": SecretStr(INGEST_TOKEN)}
+    )
     engine = NocEngine(SqlNocStore(settings.resolved_database_url), ScriptedClock(NOW))
-    with TestClient(create_app(settings, noc_engine=engine)) as test_client:
+    headers = SOURCE | {"X-NOC-Token": OPERATOR_TOKEN}
+    with TestClient(create_app(settings, noc_engine=engine), headers=headers) as test_client:
         yield test_client
 
 
@@ -139,6 +150,28 @@ def test_a_page_of_another_site_is_refused(client: TestClient) -> None:
     with client.websocket_connect("/v1/alarms/ws", headers={"origin": "http://testserver"}) as ws:
         ws.send_text(json.dumps(alarm(1)))
         assert read_until_acked(ws, 1)[0][-1].accepted == 1
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"Authorization": ""}, {"Authorization": "Bearer faux"}, {"Authorization": "Basic eDp5"}],
+    ids=["none", "wrong", "not-bearer"],
+)
+def test_a_producer_without_the_source_secret_is_refused(
+    client: TestClient, credentials: dict[str, str]
+) -> None:
+    headers = credentials | {"X-NOC-Token": ""}
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/v1/alarms/ws", headers=headers),
+    ):
+        pass
+    assert refused.value.code == noc_ws.POLICY_VIOLATION
+    assert client.get("/v1/noc/status").json()["counts"]["alarms"] == 0
+    # the source secret alone opens it
+    with client.websocket_connect("/v1/alarms/ws", headers={"X-NOC-Token": ""}) as socket:
+        socket.send_text(json.dumps(alarm(1)))
+        assert read_until_acked(socket, 1)[0][-1].accepted == 1
 
 
 def test_the_socket_is_documented_in_openapi(client: TestClient) -> None:

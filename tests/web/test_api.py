@@ -7,16 +7,26 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from allo.config import Settings
 from allo.knowledge.service import KnowledgeBase
 from allo.web.app import create_app
 from allo.web.uploads import safe_filename
 
+ADMIN_TOKEN = "jeton-administrateur-de-test"
+ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    """An administrator's client: the knowledge base can be changed."""
+    with TestClient(create_app(settings), headers=ADMIN) as test_client:
         yield test_client
 
 
@@ -78,7 +88,7 @@ def test_bad_uploads_get_clear_4xx_and_change_nothing(
 
 def test_upload_over_the_limit_is_413(tmp_path: object, settings: Settings) -> None:
     small = settings.model_copy(update={"max_file_bytes": 1000})
-    with TestClient(create_app(small)) as client:
+    with TestClient(create_app(small), headers=ADMIN) as client:
         response = _upload(client, "gros.txt", b"a " * 2000)
         assert response.status_code == 413  # type: ignore[attr-defined]
         assert "limit" in response.json()["error"]["message"]  # type: ignore[attr-defined]
@@ -156,6 +166,33 @@ def test_pagination(client: TestClient) -> None:
 
 def test_shared_knowledge_base_is_used(settings: Settings) -> None:
     kb = KnowledgeBase(settings)
-    with TestClient(create_app(settings, kb)) as client:
+    with TestClient(create_app(settings, kb), headers=ADMIN) as client:
         _upload(client, "a.md", b"# A\n\ntexte")
     assert kb.store is not None
+
+
+def test_only_an_administrator_changes_the_knowledge_base(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as anonymous:
+        for headers in ({}, {"X-Admin-Token": "faux"}, {"X-Advisor-Token": ADMIN_TOKEN}):
+            refused = anonymous.post(
+                "/v1/documents", headers=headers, files={"file": ("a.md", GUIDE, "text/markdown")}
+            )
+            assert refused.status_code == 401
+            assert "X-Admin-Token" in refused.json()["error"]["message"]
+        assert anonymous.get("/v1/documents").json()["total"] == 0
+        created = anonymous.post(
+            "/v1/documents", headers=ADMIN, files={"file": ("a.md", GUIDE, "text/markdown")}
+        )
+        document_id = created.json()["documents"][0]["id"]
+        assert anonymous.delete(f"/v1/documents/{document_id}").status_code == 401
+        # reading stays open: customers follow citations
+        assert anonymous.get(f"/v1/documents/{document_id}").status_code == 200
+        assert anonymous.get(f"/documents/{document_id}").status_code == 200
+
+
+def test_without_an_admin_secret_the_knowledge_base_is_read_only(settings: Settings) -> None:
+    closed = settings.model_copy(update={"admin_token": None})
+    with TestClient(create_app(closed)) as client:
+        response = client.post("/v1/documents", files={"file": ("a.md", GUIDE, "text/markdown")})
+        assert response.status_code == 503
+        assert "ALLO_ADMIN_TOKEN" in response.json()["error"]["message"]

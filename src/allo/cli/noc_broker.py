@@ -219,6 +219,16 @@ def consume(
             "--block-ms", min=1, max=10_000, help="How long a read waits for new entries."
         ),
     ] = 500,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            "--lease-seconds",
+            min=0.5,
+            max=600,
+            help="Time to live of the partition's lease: a second consumer of the partition "
+            "is refused; one restarted after kill -9 waits this long at most.",
+        ),
+    ] = 10.0,
     latency_histogram: Annotated[
         bool,
         typer.Option(
@@ -279,6 +289,7 @@ def consume(
             keys=keys,
             count=count,
             block_ms=block_ms,
+            lease_seconds=lease_seconds,
         )
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -300,6 +311,7 @@ def consume(
             )
             report = consumer.run(lambda: stop.requested)
         finally:
+            consumer.release()
             engine.close()
             client.close()
     summary = {

@@ -60,7 +60,7 @@ def advisor_name(
 
 
 def require_admin(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> None:
-    """Only administrators read the audit log."""
+    """Administrators only: the audit log, and changing the knowledge base."""
     check_secret(
         x_admin_token,
         app_settings(request).admin_token,
@@ -85,3 +85,54 @@ def api_caller(
         if same_secret(token.strip(), key.token):
             return Caller(user=key.user, team=key.team)
     raise HTTPException(401, "unknown API key")
+
+
+def require_noc_operator(
+    request: Request, x_noc_token: Annotated[str | None, Header()] = None
+) -> None:
+    """NOC operators: incidents, their status, silences and maintenance windows.
+
+    A silence hides alarms, so reading or changing any of it needs the operators' secret.
+    """
+    check_secret(
+        x_noc_token,
+        app_settings(request).noc_token,
+        setting="ALLO_NOC_TOKEN",
+        header="X-NOC-Token",
+    )
+
+
+def noc_source_refusal(
+    settings: Settings, authorization: str | None, x_noc_token: str | None
+) -> HTTPException | None:
+    """Why an alarm source is refused, or ``None`` when it may send alarms.
+
+    Sources present ``Authorization: Bearer <ALLO_NOC_INGEST_TOKEN>`` (what Alertmanager's
+    ``http_config.authorization`` sends); an operator's ``X-NOC-Token`` may send alarms
+    too (test alarms from the console's side), never the other way round: a leaked source
+    secret cannot silence anything. Shared by the HTTP routes and the alarm socket.
+    """
+    ingest, operator = settings.noc_ingest_token, settings.noc_token
+    if ingest is None and operator is None:
+        return HTTPException(
+            503, "alarm ingest not configured: set ALLO_NOC_INGEST_TOKEN on the server"
+        )
+    scheme, _, presented = (authorization or "").partition(" ")
+    if ingest is not None and scheme.lower() == "bearer" and same_secret(presented.strip(), ingest):
+        return None
+    if operator is not None and same_secret(x_noc_token, operator):
+        return None
+    return HTTPException(
+        401, "missing or wrong 'Authorization: Bearer <ingest token>' (or X-NOC-Token) header"
+    )
+
+
+def require_noc_source(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_noc_token: Annotated[str | None, Header()] = None,
+) -> None:
+    """Alarm sources (HTTP): see :func:`noc_source_refusal`."""
+    refusal = noc_source_refusal(app_settings(request), authorization, x_noc_token)
+    if refusal is not None:
+        raise refusal

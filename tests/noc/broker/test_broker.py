@@ -46,7 +46,9 @@ def engine(database: str, partition: int, clock: ScriptedClock) -> NocEngine:
 def consumers(client: Any, database: str, partitions: int = 2) -> list[PartitionConsumer]:
     clock = ScriptedClock(2e6)
     made = [
-        PartitionConsumer(client, engine(database, p, clock), p, partitions, count=200)
+        PartitionConsumer(
+            client, engine(database, p, clock), p, partitions, count=200, lease_seconds=1.0
+        )
         for p in range(partitions)
     ]
     for consumer in made:

@@ -65,6 +65,7 @@ def test_two_consumers_one_killed_mid_stream(redis: RedisServer, tmp_path: Path)
 
     def consumer(partition: int) -> subprocess.Popen[str]:
         options = ["--partition", str(partition), "--graph", str(graph), "--count", "50"]
+        options += ["--lease-seconds", "2"]  # the restart after kill -9 waits that at most
         return subprocess.Popen(
             [*noc, "consume", *options, *common, "--json"],
             env=env,
@@ -108,6 +109,11 @@ def test_two_consumers_one_killed_mid_stream(redis: RedisServer, tmp_path: Path)
         time.sleep(0.1)
     assert settled(client, 2)
     client.close()
+
+    # a second consumer of a partition that is being consumed is refused, naming the holder
+    duplicate = consumer(1)
+    out, err = duplicate.communicate(timeout=60)
+    assert duplicate.returncode != 0 and "held by another consumer" in " ".join(err.split())
     summaries = []
     for process in (restarted, second):
         process.send_signal(signal.SIGTERM)

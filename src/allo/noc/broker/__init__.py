@@ -13,6 +13,7 @@ from allo.errors import BrokerError
 from allo.noc.broker.codec import MalformedEntry, decode_alarm, encode_alarm
 from allo.noc.broker.consumer import ConsumerReport, PartitionConsumer, engine_stream
 from allo.noc.broker.latency import LatencyHistogram
+from allo.noc.broker.lease import PartitionLease
 from allo.noc.broker.partition import (
     Partitioning,
     PartitionQuality,
@@ -30,6 +31,7 @@ __all__ = [
     "Layout",
     "MalformedEntry",
     "PartitionConsumer",
+    "PartitionLease",
     "PartitionQuality",
     "Partitioning",
     "PublishReport",

@@ -7,6 +7,9 @@ The loop of :class:`PartitionConsumer` is the whole delivery guarantee:
 3. ``engine.ingest(alarms)``: one transaction of the engine's store (its commit);
 4. only then ``XACK`` the entries (and add the dead letters, in the same ``MULTI``).
 
+Before anything, the consumer takes its partition's lease (:mod:`.lease`) and renews it
+before every batch: one engine per partition, even when someone starts a second one.
+
 A ``kill -9`` before 3 commits leaves the entries pending: they are read again. A kill
 between 3 and 4 also leaves them pending; they are read again and the engine, which keys
 alarms by id, counts them as already stored: nothing lost, nothing counted twice. So on
@@ -34,6 +37,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import MalformedEntry, decode_alarm, entry_fields
 from allo.noc.broker.latency import LatencyHistogram
+from allo.noc.broker.lease import DEFAULT_TTL_SECONDS, PartitionLease
 from allo.noc.broker.streams import (
     GROUP,
     Layout,
@@ -130,6 +134,7 @@ class PartitionConsumer:
         count: int = 500,
         block_ms: int = 500,
         wall: Callable[[], float] = time.time,
+        lease_seconds: float = DEFAULT_TTL_SECONDS,
     ) -> None:
         if not 0 <= partition < partitions:
             raise ValueError(f"partition {partition} is not in 0..{partitions - 1}")
@@ -144,12 +149,16 @@ class PartitionConsumer:
         self.block_ms = block_ms
         self._wall = wall
         self.report = ConsumerReport(partition, engine.stream)
+        self.lease = PartitionLease(client, self.keys.owner(partition), ttl_seconds=lease_seconds)
 
     # -- start -----------------------------------------------------------------------------
 
-    def start(self, digest: str | None = None) -> None:
-        """Check the layout, create the group, warm the engine up (one process at a time,
-        so that a fresh database is migrated once) and re-read what was left pending."""
+    def start(self, digest: str | None = None, *, lease_wait: float | None = None) -> None:
+        """Check the layout, take the partition's lease (waiting up to ``lease_wait``
+        seconds, by default a little over one time to live, which is what a consumer
+        restarted after ``kill -9`` needs), create the group, warm the engine up (one
+        process at a time, so that a fresh database is migrated once) and re-read what
+        was left pending."""
         found = Layout.read(self.client, self.keys)
         if found is not None and found.partitions != self.partitions:
             raise InvalidInputError(partition_mismatch(found, self.partitions, self.keys))
@@ -159,6 +168,8 @@ class PartitionConsumer:
                 "from its topology (another --topology, or --balance-by on the publisher): "
                 "check that both use the same topology file"
             )
+        wait = self.lease.ttl_ms / 1000.0 + 2.0 if lease_wait is None else lease_wait
+        self.lease.acquire(wait)
         ensure_group(self.client, self.key)
         self._warm_up()
         self.report.engine_recovered = self.engine.recovered
@@ -243,6 +254,7 @@ class PartitionConsumer:
         delay = 0.2
         while not should_stop():
             try:
+                self.lease.keep()
                 if failing_since is not None:
                     self.recover()
                 self.poll()
@@ -263,6 +275,11 @@ class PartitionConsumer:
             failing_since = None
             delay = 0.2
         return self.report
+
+    def release(self) -> None:
+        """Give the partition's lease back (clean stop); harmless if Redis is gone."""
+        with suppress(BrokerError):
+            self.lease.release()
 
     def _read(self, cursor: str, *, block: bool) -> list[Entry]:
         import redis
@@ -295,6 +312,7 @@ class PartitionConsumer:
         """Decode, commit to the engine, then acknowledge (see the module docstring)."""
         import redis
 
+        self.lease.keep()  # never commit a batch for a partition another process owns
         alarms: list[Alarm] = []
         dead: list[dict[str, str]] = []
         ids: list[str] = []

@@ -8,7 +8,9 @@ apart on one server):
 - ``<prefix>:layout``: how many partitions the publisher routes to, and the topology's
   map fingerprint, so that a consumer started with another count stops with a clear error;
 - ``<prefix>:warm-up``: a lock taken while an engine migrates the schema and reloads, so
-  that consumers starting together do not race on a fresh database.
+  that consumers starting together do not race on a fresh database;
+- ``<prefix>:owner:<p>``: the lease of partition ``p``, held by its one consumer
+  (:mod:`.lease`).
 
 Messages never show a password: URLs are printed through :func:`safe_url`.
 """
@@ -70,6 +72,9 @@ class StreamKeys:
     @property
     def warm_up_lock(self) -> str:
         return f"{self.prefix}:warm-up"
+
+    def owner(self, partition: int) -> str:
+        return f"{self.prefix}:owner:{partition}"
 
 
 def connect(url: str, *, timeout: float = 5.0) -> Any:

@@ -1,4 +1,9 @@
-"""``/v1/documents``: upload, list, read and delete documents."""
+"""``/v1/documents``: upload, list, read and delete documents.
+
+Reading is open (customers follow citations to the documents); changing the knowledge
+base (upload, delete) is for administrators (``X-Admin-Token``), since what it holds is
+what the assistants tell customers.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, UploadFile, status
 
 from allo.knowledge.service import KnowledgeBase
+from allo.web.auth import require_admin
 from allo.web.dependencies import knowledge
 from allo.web.schemas import DocumentOut, DocumentPage, UploadResponse
 from allo.web.uploads import read_limited, safe_filename
@@ -17,7 +23,12 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 KB = Annotated[KnowledgeBase, Depends(knowledge)]
 
 
-@router.post("", response_model=UploadResponse, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=UploadResponse,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_admin)],
+)
 async def upload(
     kb: KB, file: Annotated[UploadFile, File(description="The document.")]
 ) -> UploadResponse:
@@ -74,7 +85,11 @@ def get_document(kb: KB, document_id: str) -> DocumentOut:
     return DocumentOut.of(document)
 
 
-@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require_admin)],
+)
 def delete_document(kb: KB, document_id: str) -> None:
     """Delete a document and its passages."""
     kb.delete(document_id)

@@ -39,6 +39,7 @@ from allo.noc.sources import parse_alarm_payload, parse_alertmanager
 from allo.noc.sources.base import InputReport
 from allo.noc.sources.fields import timestamp
 from allo.noc.store import KINDS, STATUSES, IncidentQuery, SqlNocStore
+from allo.web.auth import require_noc_operator, require_noc_source
 from allo.web.errors import error_body
 from allo.web.routers import noc_ws
 from allo.web.routers.noc_ws import committer_of
@@ -88,6 +89,9 @@ def committer_for(request: Request, engine: NocEngine) -> GroupCommitter:
 
 
 Engine = Annotated[NocEngine, Depends(noc_engine)]
+#: route guards: operators (X-NOC-Token) and alarm sources (Authorization: Bearer)
+OPERATOR = [Depends(require_noc_operator)]
+SOURCE = [Depends(require_noc_source)]
 
 
 def _bad(kind: str, message: str, status: int = 400) -> JSONResponse:
@@ -113,7 +117,7 @@ async def _json_body(request: Request) -> Any:
 # -- alarms in -------------------------------------------------------------------------
 
 
-@router.post("/v1/alarms/alertmanager", response_model=None)
+@router.post("/v1/alarms/alertmanager", response_model=None, dependencies=SOURCE)
 async def alertmanager_webhook(request: Request, engine: Engine) -> JSONResponse:
     """Receive Prometheus Alertmanager's webhook (``webhook_configs`` URL)."""
     body = await _json_body(request)
@@ -127,7 +131,7 @@ async def alertmanager_webhook(request: Request, engine: Engine) -> JSONResponse
     return JSONResponse(result.to_json())
 
 
-@router.post("/v1/alarms", response_model=None)
+@router.post("/v1/alarms", response_model=None, dependencies=SOURCE)
 async def post_alarms(request: Request, engine: Engine) -> JSONResponse:
     """Receive alarms as JSON: one object, a list of objects or ``{"alarms": [...]}``.
 
@@ -152,7 +156,7 @@ async def post_alarms(request: Request, engine: Engine) -> JSONResponse:
 # -- incidents --------------------------------------------------------------------------
 
 
-@router.get("/v1/incidents")
+@router.get("/v1/incidents", dependencies=OPERATOR)
 def list_incidents(
     engine: Engine,
     status: Annotated[list[str] | None, Query(description="new, acknowledged, resolved")] = None,
@@ -178,7 +182,7 @@ def list_incidents(
     return {"total": total, "offset": offset, "limit": limit, "items": items}
 
 
-@router.get("/v1/incidents/stream", response_model=None)
+@router.get("/v1/incidents/stream", response_model=None, dependencies=OPERATOR)
 async def incident_stream(
     request: Request,
     engine: Engine,
@@ -231,7 +235,7 @@ async def incident_stream(
     )
 
 
-@router.get("/v1/incidents/{incident_id}")
+@router.get("/v1/incidents/{incident_id}", dependencies=OPERATOR)
 def get_incident(
     incident_id: str,
     engine: Engine,
@@ -247,7 +251,7 @@ class StatusChange(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/v1/incidents/{incident_id}/ack")
+@router.post("/v1/incidents/{incident_id}/ack", dependencies=OPERATOR)
 def acknowledge(
     incident_id: str, engine: Engine, change: Annotated[StatusChange | None, Body()] = None
 ) -> dict[str, Any]:
@@ -261,7 +265,7 @@ def acknowledge(
     return engine.set_status(incident_id, "acknowledged", change.by, change.note)
 
 
-@router.post("/v1/incidents/{incident_id}/resolve")
+@router.post("/v1/incidents/{incident_id}/resolve", dependencies=OPERATOR)
 def resolve(
     incident_id: str, engine: Engine, change: Annotated[StatusChange | None, Body()] = None
 ) -> dict[str, Any]:
@@ -309,7 +313,7 @@ class WindowIn(BaseModel):
         return value
 
 
-@router.post("/v1/silences", status_code=201)
+@router.post("/v1/silences", status_code=201, dependencies=OPERATOR)
 def create_silence(silence: SilenceIn, engine: Engine) -> dict[str, Any]:
     """Mute incidents whose head matches every matcher, from ``starts_at`` (default now)
     to ``ends_at`` (or for ``duration_seconds``)."""
@@ -324,20 +328,20 @@ def create_silence(silence: SilenceIn, engine: Engine) -> dict[str, Any]:
     return created.to_json(engine.clock.now())
 
 
-@router.get("/v1/silences")
+@router.get("/v1/silences", dependencies=OPERATOR)
 def list_silences(engine: Engine) -> dict[str, Any]:
     """Every silence with its state (pending, active, expired)."""
     items = engine.silences()
     return {"total": len(items), "items": items}
 
 
-@router.delete("/v1/silences/{silence_id}")
+@router.delete("/v1/silences/{silence_id}", dependencies=OPERATOR)
 def expire_silence(silence_id: str, engine: Engine) -> dict[str, Any]:
     """End a silence now; it stays listed as expired."""
     return engine.expire_silence(silence_id)
 
 
-@router.post("/v1/maintenance", status_code=201)
+@router.post("/v1/maintenance", status_code=201, dependencies=OPERATOR)
 def create_window(window: WindowIn, engine: Engine) -> dict[str, Any]:
     """Devices under maintenance: their alarms raised inside the window are folded with
     reason ``maintenance`` into the window's own incident."""
@@ -348,19 +352,19 @@ def create_window(window: WindowIn, engine: Engine) -> dict[str, Any]:
     return created.to_json(engine.clock.now())
 
 
-@router.get("/v1/maintenance")
+@router.get("/v1/maintenance", dependencies=OPERATOR)
 def list_windows(engine: Engine) -> dict[str, Any]:
     items = engine.windows()
     return {"total": len(items), "items": items}
 
 
-@router.delete("/v1/maintenance/{window_id}", status_code=204)
+@router.delete("/v1/maintenance/{window_id}", status_code=204, dependencies=OPERATOR)
 def delete_window(window_id: str, engine: Engine) -> Response:
     engine.delete_window(window_id)
     return Response(status_code=204)
 
 
-@router.get("/v1/noc/status")
+@router.get("/v1/noc/status", dependencies=OPERATOR)
 def status(request: Request, engine: Engine) -> dict[str, Any]:
     """What the live engine holds: counts, input problems, event version, and how many
     engine steps (transactions) served how many alarm requests and alarms (group commit),

@@ -25,10 +25,12 @@ What a producer can rely on:
 - **back-pressure.** At most :data:`MAX_IN_FLIGHT` frames per connection wait for their
   commit; beyond that the server stops reading and TCP slows the producer down.
 
-Authentication: the NOC's HTTP alarm routes take no credential today, and neither does
-this socket; what it refuses is a browser page of *another* site (an ``Origin`` header
-that does not name this host), which could otherwise inject alarms through a visitor's
-browser (cross-site WebSocket hijacking). Producers are not browsers and send no Origin.
+Authentication: as on the HTTP alarm routes, the handshake carries
+``Authorization: Bearer <ALLO_NOC_INGEST_TOKEN>`` (or an operator's ``X-NOC-Token``);
+producers are programs, which can set handshake headers. A refused handshake is closed
+before it is accepted (the client sees HTTP 403) with the reason. A browser page of
+*another* site (an ``Origin`` header that does not name this host) is refused too: it
+could otherwise use a visitor's credentials (cross-site WebSocket hijacking).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from allo.noc.engine import IngestResult, NocEngine
 from allo.noc.group_commit import GroupCommitter, Parse, Take
 from allo.noc.sources.base import InputReport, malformed
 from allo.noc.sources.fields import alarm_from_fields
+from allo.web.auth import noc_source_refusal
 from allo.web.errors import upgrade_required
 
 router = APIRouter(tags=["noc"])
@@ -143,7 +146,8 @@ _SOCKET_DOC = {
         "client_frames": _one_of(AlarmFrame),
         "server_frames": _one_of(AckFrame, AlarmErrorFrame),
         "close_codes": {
-            "1008": "policy violation: a browser page of another origin",
+            "1008": "policy violation: missing or wrong credentials (Authorization: "
+            "Bearer <ingest token> or X-NOC-Token), or a browser page of another origin",
             "1011": "a step failed (database): reconnect and resend unacknowledged alarms",
         },
     }
@@ -361,6 +365,14 @@ async def alarm_socket(websocket: WebSocket) -> None:
     """Stream alarms one per frame (see the module docstring and ``GET /v1/alarms/ws``)."""
     if _foreign_origin(websocket):
         await websocket.close(POLICY_VIOLATION, "cross-origin alarm sockets are refused")
+        return
+    refusal = noc_source_refusal(
+        websocket.app.state.settings,
+        websocket.headers.get("authorization"),
+        websocket.headers.get("x-noc-token"),
+    )
+    if refusal is not None:
+        await websocket.close(POLICY_VIOLATION, str(refusal.detail))
         return
     engine: NocEngine = websocket.app.state.noc
     await run_in_threadpool(engine.warm_up)

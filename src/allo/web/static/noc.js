@@ -1,6 +1,8 @@
 // The NOC console: live incidents (Server-Sent Events), drill-down, acknowledge/resolve,
 // silences and maintenance windows. Everything shown is set with textContent, never
-// innerHTML: alarm fields come from the network and must not run as code.
+// innerHTML: alarm fields come from the network and must not run as code. The operator
+// token is kept in sessionStorage and sent as X-NOC-Token; the event stream is read with
+// fetch (EventSource cannot send a header, and a token in the URL would end up in logs).
 (function () {
   "use strict";
   const PAGE = 50;
@@ -11,6 +13,7 @@
     transient: "transitoire", inhibited: "inhibée", caused: "conséquence",
     root: "autre cause probable", grouped: "regroupée", maintenance: "maintenance",
   };
+  const TOKEN_KEY = "allo.noc.token";
   const $ = (id) => document.getElementById(id);
   const rows = $("incident-rows");
   const status = $("status");
@@ -31,13 +34,30 @@
   }
   function say(text) { status.textContent = text; }
 
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (error) { return memoryToken; }
+  }
+  let memoryToken = "";
+  function keepToken(value) {
+    memoryToken = value;
+    try {
+      if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (error) { /* storage disabled: the token lasts as long as the page */ }
+  }
+
   async function api(method, url, body) {
-    const options = { method: method, headers: {} };
+    const options = { method: method, headers: { Accept: "application/json", "X-NOC-Token": token() } };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
     const response = await fetch(url, options);
+    if (response.status === 401 || response.status === 503) {
+      const data = await response.json().catch(() => ({}));
+      signOut(response.status === 401 ? "Jeton refusé : saisissez le jeton opérateur NOC."
+        : "Console NOC non configurée : définissez ALLO_NOC_TOKEN sur le serveur.");
+      throw new Error(data.error ? data.error.message : String(response.status));
+    }
     if (response.status === 204) return null;
     const data = await response.json();
     if (!response.ok) throw new Error(data.error ? data.error.message : String(response.status));
@@ -245,24 +265,90 @@
   $("next").addEventListener("click", () => { offset += PAGE; load(); });
   $("more-members").addEventListener("click", () => { if (selected) show(selected, true); });
 
-  function live() {
-    const source = new EventSource("/v1/incidents/stream");
-    const badge = $("live");
-    source.onopen = () => { badge.textContent = "en direct"; badge.className = "live on"; };
-    source.onerror = () => { badge.textContent = "reconnexion…"; badge.className = "live off"; };
-    let pending = null;
-    source.addEventListener("incident", (event) => {
-      const data = JSON.parse(event.data);
-      upsert(data.incident);
-      if (selected === data.incident.id && !pending) {
+  // Server-Sent Events read with fetch: the same format as EventSource, with the token
+  // in a header; reconnects after `retry` ms (default 3 s) with Last-Event-ID.
+  let stream = null;
+  let lastEventId = null;
+  let pending = null;
+  function dispatch(type, data) {
+    if (type === "incident") {
+      const event = JSON.parse(data);
+      upsert(event.incident);
+      if (selected === event.incident.id && !pending) {
         pending = setTimeout(() => { pending = null; show(selected); }, 500);
       }
-    });
-    source.addEventListener("silence", () => { loadSilences(); load(); });
-    source.addEventListener("maintenance", loadWindows);
-    source.addEventListener("maintenance_deleted", loadWindows);
+    } else if (type === "silence") { loadSilences(); load(); }
+    else if (type === "maintenance" || type === "maintenance_deleted") loadWindows();
+  }
+  async function live() {
+    const badge = $("live");
+    const controller = new AbortController();
+    stream = controller;
+    let retry = 3000;
+    while (stream === controller) {
+      try {
+        const headers = { Accept: "text/event-stream", "X-NOC-Token": token() };
+        if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+        const response = await fetch("/v1/incidents/stream", { headers: headers, signal: controller.signal });
+        if (response.status === 401 || response.status === 503) { signOut("Jeton refusé."); return; }
+        if (!response.ok || !response.body) throw new Error(String(response.status));
+        badge.textContent = "en direct"; badge.className = "live on";
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let type = "message"; const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith(":")) continue;
+              const colon = line.indexOf(":");
+              const field = colon < 0 ? line : line.slice(0, colon);
+              const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+              if (field === "event") type = text;
+              else if (field === "data") data.push(text);
+              else if (field === "id") lastEventId = text;
+              else if (field === "retry" && /^\d+$/.test(text)) retry = Number(text);
+            }
+            if (data.length) dispatch(type, data.join("\n"));
+          }
+        }
+      } catch (error) {
+        if (stream !== controller) return;
+      }
+      badge.textContent = "reconnexion…"; badge.className = "live off";
+      await new Promise((resolve) => setTimeout(resolve, retry));
+    }
   }
 
-  load(); counts(); loadSilences(); loadWindows(); live();
-  setInterval(counts, 10000);
+  let ticker = null;
+  function signIn() {
+    $("noc-login").hidden = true;
+    $("noc-desk").hidden = false;
+    load(); counts(); loadSilences(); loadWindows(); live();
+    if (ticker === null) ticker = setInterval(counts, 10000);
+  }
+  function signOut(message) {
+    keepToken("");
+    if (stream) { stream.abort(); stream = null; }
+    if (ticker !== null) { clearInterval(ticker); ticker = null; }
+    const badge = $("live"); badge.textContent = "hors ligne"; badge.className = "live off";
+    $("noc-desk").hidden = true;
+    $("noc-login").hidden = false;
+    say(message || "");
+  }
+  $("noc-login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    keepToken($("noc-token").value.trim());
+    $("noc-token").value = "";
+    say("");
+    signIn();
+  });
+  $("noc-logout").addEventListener("click", () => signOut("Déconnecté."));
+
+  if (token()) signIn(); else signOut("");
 })();
