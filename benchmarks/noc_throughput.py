@@ -54,6 +54,7 @@ import json
 import math
 import os
 import resource
+import secrets
 import shutil
 import socket
 import statistics
@@ -107,12 +108,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: the secrets of the benchmark's server (fresh each run; given to it through its environment)
+OPERATOR_TOKEN = secrets.token_urlsafe(24)
+INGEST_TOKEN = secrets.token_urlsafe(24)
+OPERATOR = {"X-NOC-Token": OPERATOR_TOKEN}
+SOURCE = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+
+
 def wait_for(port: int, path: str, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", path)
+            connection.request("GET", path, headers=OPERATOR)
             if connection.getresponse().status < 500:
                 return
         except OSError:
@@ -268,7 +276,12 @@ def server(
     )
     log_path = folder / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", code], stderr=log)
+        env = {
+            **os.environ,
+            "ALLO_NOC_TOKEN": OPERATOR_TOKEN,
+            "ALLO_NOC_INGEST_TOKEN": INGEST_TOKEN,
+        }
+        process = subprocess.Popen([sys.executable, "-c", code], stderr=log, env=env)
         try:
             try:
                 wait_for(port, "/v1/noc/status")
@@ -282,7 +295,7 @@ def server(
 
 def _status(port: int) -> dict[str, Any]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", "/v1/noc/status")
+    connection.request("GET", "/v1/noc/status", headers=OPERATOR)
     status: dict[str, Any] = json.loads(connection.getresponse().read())
     return status
 
@@ -311,7 +324,7 @@ def stream(
         # alarms keep their order: client c sends alarms c, c + clients, ...
         def run(index: int) -> None:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            headers = {"Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json", **SOURCE}
             for body in bodies[index::clients]:
                 sent = time.perf_counter()
                 connection.request("POST", "/v1/alarms", body=body, headers=headers)
@@ -361,7 +374,10 @@ async def _produce(
     errors = 0
     room = asyncio.Semaphore(window)
     async with connect(
-        f"ws://127.0.0.1:{port}/v1/alarms/ws", compression=None, max_queue=None
+        f"ws://127.0.0.1:{port}/v1/alarms/ws",
+        compression=None,
+        max_queue=None,
+        additional_headers=SOURCE,
     ) as socket:
 
         async def read_acks() -> None:
