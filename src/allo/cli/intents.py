@@ -6,6 +6,7 @@ the CLINC150 paper, correct intent over test examples whose true intent is not `
 ``oos`` label; ``macro_f1`` averages per-intent F1 over the test labels, ``oos`` included.
 ``train_seconds`` is the wall time of one training (embedding lookups through the cache,
 the classifier, the out-of-scope calibration); with ``--cv`` it is the mean over folds.
+``kernel_weights`` lists the weight of the kernel SVM term each training chose (0: off).
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ def _evaluate(
     allo_seconds: list[float] = []
     peer_seconds: list[float] = []
     thresholds: list[float] = []
+    kernel_weights: list[float] = []
     for fit_on, held in splits:
         classifier.fit(fit_on)
         allo_seconds.append(classifier.train_seconds)
         thresholds.append(classifier.threshold)
+        kernel_weights.append(classifier.kernel_weight)
         allo_labels += classifier.predict_labels([e.text for e in held], use_cache=True)
         truth += [e.intent for e in held]
         progress.advance(task)
@@ -112,6 +115,7 @@ def _evaluate(
         **score(truth, allo_labels),
         "train_seconds": round(sum(allo_seconds) / len(allo_seconds), 2),
         "oos_threshold": _mean_threshold(thresholds),
+        "kernel_weights": kernel_weights,
         "folds": cv,
     }
     if baseline:
