@@ -473,10 +473,10 @@ class NocEngine:
             seq_of.pop(alarm.id, None)
         reasons = [m.reason._value_ for m in incident.members]
         members = [MemberUpdate(head.id, incident_id, "head", None, "probable root")]
-        members.extend(
+        members += [
             MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail)
             for m, reason in zip(incident.members, reasons, strict=True)
-        )
+        ]
         times = [a.raised_at for a in alarms]
         record = IncidentRecord(
             incident_id,

@@ -72,7 +72,7 @@ def build_incident(
             )
         )
     devices = tuple(sorted({f.alarm.device for f in flows}))
-    evidence = explain(head, flows, members, devices, topology)
+    evidence = explain(head, flows, members, devices, topology, inside)
     return Incident(
         incident_id, head.alarm, tuple(members), tuple(r.alarm for r in roots), devices, evidence
     )
@@ -84,8 +84,10 @@ def explain(
     members: Sequence[Member],
     devices: Sequence[str],
     topology: Topology | None,
+    inside: set[int] | None = None,
 ) -> tuple[Evidence, ...]:
-    """Evidence for the head as probable root, in French and English."""
+    """Evidence for the head as probable root, in French and English (``inside``: the ids
+    of ``flows``, when the caller has them already)."""
     alarm = head.alarm
     out: list[Evidence] = []
     if head.cause is None:
@@ -111,7 +113,8 @@ def explain(
                 f"({cause.alarm_type} on {cause.device}) belongs to another incident.",
             )
         )
-    inside = {id(f) for f in flows}
+    if inside is None:
+        inside = {id(f) for f in flows}
     edges = Counter(
         (f.cause.alarm.alarm_type, f.alarm.alarm_type)
         for f in flows
@@ -145,8 +148,9 @@ def explain(
                 f"A single device: {alarm.device}.",
             )
         )
-    start = min(f.alarm.raised_at for f in flows)
-    span = max(f.alarm.raised_at for f in flows) - start
+    times = [f.alarm.raised_at for f in flows]
+    start = min(times)
+    span = max(times) - start
     # counted by value: hashing a str is cheaper than hashing an Enum member
     reasons = Counter([m.reason._value_ for m in members]).most_common()
     folded_fr = ", ".join(f"{n} {_FR_BY_VALUE[r]}" for r, n in reasons)

@@ -34,6 +34,7 @@ from allo.noc.topology import Topology
 THRESHOLD = 0.5  # posterior share of the causes needed to fold an alarm as caused
 
 
+_BALLS_KEPT = 100_000  # devices whose neighbourhood the correlation stage keeps at hand
 _MAX_EXPONENT = 600.0  # exp(600) ~ 1e260: rebase a track's sums before they overflow
 
 
@@ -189,6 +190,25 @@ class CausalCorrelation:
             )
             for kind, (own, _) in self._plans.items()
         }
+        self._cause_hops = config.cause_hops
+        self._cause_seconds = config.cause_seconds
+        # each device's ball of radius ``_model_hops - 1`` (the topology is fixed): two
+        # calls fewer per alarm; bounded, as a stream may name any number of devices
+        self._balls: dict[str, dict[str, int]] = {}
+        # the same, one look-up per track in the hot loop: for each effect type and hop
+        # count, the types that weigh there, with the height of the effect's own kernel
+        # (0.0 unless the type is the effect's own) and the cause's entry (or ``None``)
+        self._specs: dict[str, tuple[dict[str, tuple[float, tuple[int, float, bool] | None]], ...]]
+        self._specs = {
+            kind: tuple(
+                {
+                    cause: (own if cause == kind else 0.0, table.get(cause))
+                    for cause in (*table, *((kind,) if own != 0.0 else ()))
+                }
+                for own, table in hops
+            )
+            for kind, hops in self._reach.items()
+        }
         # recent alarms of tracked types, by device then type, oldest first
         self._recent: dict[str, dict[str, _Track]] = {}
         self._newest = float("-inf")
@@ -230,27 +250,32 @@ class CausalCorrelation:
         newest = self._newest
         for flow in batch:
             alarm = flow.alarm
-            if alarm.alarm_type in tracked:
+            kind = alarm.alarm_type
+            if kind in tracked:
                 moment = alarm.raised_at
-                by_type = recent.get(alarm.device)
+                device = alarm.device
+                by_type = recent.get(device)
                 if by_type is None:
-                    by_type = recent[alarm.device] = {}
-                track = by_type.get(alarm.alarm_type)
+                    by_type = recent[device] = {}
+                track = by_type.get(kind)
                 if track is None:
-                    track = by_type[alarm.alarm_type] = _Track(self._decay)
-                    _push_front(self._fronts, moment, alarm.device, alarm.alarm_type)
+                    track = by_type[kind] = _Track(self._decay)
+                    _push_front(self._fronts, moment, device, kind)
                 track.append(moment, flow)
-                newest = max(newest, moment)
+                if moment > newest:  # as ``max``: a NaN neither replaces nor is replaced
+                    newest = moment
         self._newest = newest
         parents_of = self._parents
-        for flow in batch:
-            parents = parents_of.get(flow.alarm.alarm_type)
-            if not parents:
-                continue
-            if self._background:
-                self._posterior(flow)
-            else:
-                self._strongest(flow, parents)
+        if self._background:
+            posterior = self._posterior
+            for flow in batch:
+                if parents_of.get(flow.alarm.alarm_type):
+                    posterior(flow)
+        else:
+            for flow in batch:
+                parents = parents_of.get(flow.alarm.alarm_type)
+                if parents:
+                    self._strongest(flow, parents)
         self._prune()
         return batch
 
@@ -299,28 +324,34 @@ class CausalCorrelation:
         alarm = flow.alarm
         kind = alarm.alarm_type
         moment = alarm.raised_at
-        reach = self._reach[kind]
+        reach = self._specs[kind]
         parts = [self._background.get(kind, 0.0)]
         nears: list[float] = []
         best: Flow | None = None
         best_weight, best_hops, best_device, best_rank = 0.0, 0, "", 0
-        cause_hops = self.config.cause_hops
+        cause_hops = self._cause_hops
         same_second = self._same_second
         earliest = moment - self._window
-        earliest_near = moment - self.config.cause_seconds
+        earliest_near = moment - self._cause_seconds
         decay = self._decay
         exp = math.exp
         recent = self._recent
-        for device, hops in self._near(alarm.device, self._model_hops - 1).items():
+        device = alarm.device
+        ball = self._balls.get(device)
+        if ball is None:
+            ball = self._near(device, self._model_hops - 1)
+            if len(self._balls) < _BALLS_KEPT:
+                self._balls[device] = ball
+        for device, hops in ball.items():
             by_type = recent.get(device)
             if by_type is None:  # nothing recent there: every part below would be 0
                 continue
-            own_alpha, table = reach[hops]
+            specs = reach[hops]
             for cause_type, track in by_type.items():
-                entry = table.get(cause_type)
-                self_alpha = own_alpha if cause_type == kind else 0.0
-                if entry is None and self_alpha == 0.0:
+                spec = specs.get(cause_type)
+                if spec is None:
                     continue
+                self_alpha, entry = spec
                 if not track.fast:
                     if self_alpha > 0:
                         parts.append(self._scan_slowly(flow, track, self_alpha, same_second)[0])
@@ -334,11 +365,23 @@ class CausalCorrelation:
                 else:
                     times = track.times
                     start = track.start
+                    # the common cases without a bisection: every alarm of the track at or
+                    # before ``moment``, none of them older than the window
                     if same_second:
-                        hi = bisect_right(times, moment, start)
+                        hi = (
+                            len(times)
+                            if times[-1] <= moment
+                            else bisect_right(times, moment, start)
+                        )
                     else:
                         hi = bisect_left(times, moment, start)
-                    lo = bisect_left(times, earliest, start, hi)
+                    if hi <= start:
+                        continue
+                    lo = (
+                        start
+                        if times[start] >= earliest
+                        else bisect_left(times, earliest, start, hi)
+                    )
                     if lo >= hi:
                         continue
                     if same_second and entry is not None and not entry[2]:
@@ -346,22 +389,17 @@ class CausalCorrelation:
                         hi = bisect_left(times, moment, lo, hi)
                         if lo >= hi:
                             continue
-                    lo_near = bisect_left(times, earliest_near, lo, hi)
-                    factor = exp((track.base - moment) / track.decay)
+                    factor = exp((track.base - moment) / decay)  # track.decay is decay
                     cum = track.cum
                     top_index = hi - 1
+                    own = -1
                     if hops == 0 and cause_type == kind and same_second:  # the flow's own track
                         own = track.flows.index(flow, bisect_left(times, moment, lo, hi), hi)
                         if own == top_index:
                             top_index -= 1
                         span = (cum[own] - cum[lo]) + (cum[hi] - cum[own + 1])
-                        if own >= lo_near:
-                            span_near = (cum[own] - cum[lo_near]) + (cum[hi] - cum[own + 1])
-                        else:
-                            span_near = cum[hi] - cum[lo_near]
                     else:
                         span = cum[hi] - cum[lo]
-                        span_near = cum[hi] - cum[lo_near]
                     if self_alpha > 0:
                         parts.append(self_alpha * factor * span)
                     if entry is None:
@@ -369,11 +407,19 @@ class CausalCorrelation:
                     rank, alpha, _ = entry
                     scale = alpha * factor
                     parts.append(scale * span)
-                    if top_index < lo_near or hops > cause_hops:
+                    if hops > cause_hops:
+                        continue
+                    # the cause window, located only for a cause that may be named
+                    lo_near = bisect_left(times, earliest_near, lo, hi)
+                    if top_index < lo_near:
                         continue
                     top_weight = alpha * exp(-(moment - times[top_index]) / decay)
                     if top_weight <= 0.0:
                         continue
+                    if own >= lo_near:
+                        span_near = (cum[own] - cum[lo_near]) + (cum[hi] - cum[own + 1])
+                    else:
+                        span_near = cum[hi] - cum[lo_near]
                     near = scale * span_near
                     top = track.flows[top_index]
                 nears.append(near)

@@ -21,6 +21,8 @@ from allo.noc.incidents import build_incident
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.topology import Topology
 
+_BALLS_KEPT = 100_000  # devices whose neighbourhood the grouping stage keeps at hand
+
 
 class _Open:
     __slots__ = ("devices", "first", "flows", "head", "keys", "last", "number", "roots")
@@ -45,6 +47,10 @@ class GroupIntoIncidents:
         self._count = 0
         self._newest = float("-inf")
         self.reasons: Counter[str] = Counter()
+        self._window = config.incident_seconds
+        # each device's ball of radius ``incident_hops`` (the topology is fixed): two calls
+        # fewer per alarm; bounded, as a stream may name any number of devices
+        self._balls: dict[str, dict[str, int]] = {}
 
     def add(self, batch: list[Flow]) -> list[Incident]:
         """Place every flow of the batch; returns the incidents that can no longer grow."""
@@ -72,7 +78,7 @@ class GroupIntoIncidents:
         the lowest ``(linked, same root key, hops, first)``, the first met winning a tie."""
         alarm = flow.alarm
         moment = alarm.raised_at
-        window = self.config.incident_seconds
+        window = self._window
         under, cause = flow.under, flow.cause
         under_group = under.incident if under is not None else None
         cause_group = cause.incident if cause is not None else None
@@ -81,7 +87,12 @@ class GroupIntoIncidents:
         best: _Open | None = None
         best_rank: tuple[int, int, int, float] | None = None
         open_ = self._open
-        for device, hops in self._near(alarm.device, self.config.incident_hops).items():
+        ball = self._balls.get(alarm.device)
+        if ball is None:
+            ball = self._near(alarm.device, self.config.incident_hops)
+            if len(self._balls) < _BALLS_KEPT:
+                self._balls[alarm.device] = ball
+        for device, hops in ball.items():
             groups = open_.get(device)
             if groups is None:
                 continue
