@@ -2,6 +2,7 @@
 
     python benchmarks/noc_broker.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
         [--repeat 10] [--partitions 2] [--rate 10000] [--graph GRAPH] [--json]
+        [--checkpoint background|inline] [--gc quiet|default]
 
 The set replayed ``--repeat`` times (each copy shifted in time, with its own ids) is
 published by an in-process :class:`~allo.noc.broker.AlarmPublisher` to a fresh
@@ -13,6 +14,11 @@ its own SQLite file unless ``--shared-database``) ingest them. Figures:
   to all committed; at a paced rate it can be no more than that rate;
 - ``stream_p50_ms``, ``stream_p99_ms``: per alarm, from its XADD (the millisecond in its
   entry id) to the end of the engine commit that contains it, merged over all consumers;
+- ``stream_consumers``: where each consumer's time went: ``timings`` (engine ingest and
+  XACK per batch), ``gc`` (collections by generation: count, objects found, total and
+  longest pause), ``checkpoints`` (the background WAL checkpointer), ``slow_batches``
+  (ingests over 50 ms, with the GC time inside them); ``--checkpoint inline --gc
+  default`` runs the consumers as before the tail fixes, for a comparison;
 - ``stream_per_partition``: the load each region got (regions balanced by device count,
   or by alarms with ``--balance-by-alarms``); ``partition_cut_share``: the share of
   topology links whose ends are in different regions.
@@ -119,6 +125,7 @@ def measure(
     shared_database: bool = False,
     balance_by_alarms: bool = False,
     timeout: float = 1800.0,
+    consumer_options: tuple[str, ...] = (),
 ) -> dict[str, object]:
     """Publish ``alarms`` through a fresh Redis to ``partitions`` consumer processes and
     return the streaming figures (see the module docstring)."""
@@ -150,6 +157,7 @@ def measure(
             command = [sys.executable, "-m", "allo.cli", "noc", "consume", *common]
             command += ["--partition", str(partition), "--graph", str(graph_path)]
             command += ["--count", str(count), "--latency-histogram", "--json"]
+            command += list(consumer_options)
             consumers.append(
                 subprocess.Popen(
                     command,
@@ -204,6 +212,10 @@ def measure(
         "stream_batches": sum(s["batches"] for s in summaries),
         "stream_shared_database": shared_database,
         "stream_balanced_by_alarms": balance_by_alarms,
+        "stream_consumers": [
+            {key: s.get(key) for key in ("timings", "gc", "checkpoints", "batches", "slow_batches")}
+            for s in summaries
+        ],
         "partition_cut_share": (
             round(split.quality(topology).cut_share, 4) if topology is not None else None
         ),
@@ -219,6 +231,15 @@ def main() -> None:
         "--rate", type=float, default=10_000.0, help="alarms per second; 0: as fast as possible"
     )
     parser.add_argument("--count", type=int, default=500, help="entries per consumer read")
+    parser.add_argument(
+        "--checkpoint",
+        choices=("background", "inline"),
+        default="background",
+        help="the consumers' SQLite checkpoints (inline: SQLite's auto-checkpoint in commits)",
+    )
+    parser.add_argument(
+        "--gc", choices=("quiet", "default"), default="quiet", help="the consumers' GC mode"
+    )
     parser.add_argument("--limit", type=int, default=0, help="publish only the first N alarms")
     parser.add_argument("--shared-database", action="store_true")
     parser.add_argument(
@@ -264,6 +285,7 @@ def main() -> None:
                 count=args.count,
                 shared_database=args.shared_database,
                 balance_by_alarms=args.balance_by_alarms,
+                consumer_options=("--checkpoint", args.checkpoint, "--gc", args.gc),
             )
         )
     finally:

@@ -229,6 +229,22 @@ def consume(
             "is refused; one restarted after kill -9 waits this long at most.",
         ),
     ] = 10.0,
+    checkpoint: Annotated[
+        str,
+        typer.Option(
+            "--checkpoint",
+            help="SQLite WAL checkpoints: 'background' (a thread of the consumer, off the "
+            "commit path) or 'inline' (SQLite's own, inside a commit every 1,000 pages).",
+        ),
+    ] = "background",
+    gc_mode: Annotated[
+        str,
+        typer.Option(
+            "--gc",
+            help="'quiet': gc.freeze() after warm-up and 10x rarer full collections; "
+            "'default': Python's settings.",
+        ),
+    ] = "quiet",
     latency_histogram: Annotated[
         bool,
         typer.Option(
@@ -254,6 +270,7 @@ def consume(
         engine_stream,
         partition_topology,
     )
+    from allo.noc.broker.consumer import CHECKPOINT_MODES, GC_MODES
     from allo.noc.causal import CausalGraph
     from allo.noc.clock import SystemClock
     from allo.noc.engine import NocEngine
@@ -266,6 +283,11 @@ def consume(
             raise InvalidInputError(
                 f"--partition {partition} is not one of 0..{partitions - 1} (--partitions "
                 f"{partitions})"
+            )
+        if checkpoint not in CHECKPOINT_MODES or gc_mode not in GC_MODES:
+            raise InvalidInputError(
+                f"--checkpoint must be one of {', '.join(CHECKPOINT_MODES)} (got "
+                f"{checkpoint!r}) and --gc one of {', '.join(GC_MODES)} (got {gc_mode!r})"
             )
         keys = StreamKeys(key_prefix)
         topo = _load_topology(topology)
@@ -290,6 +312,8 @@ def consume(
             count=count,
             block_ms=block_ms,
             lease_seconds=lease_seconds,
+            checkpoint=checkpoint,
+            gc_mode=gc_mode,
         )
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
@@ -381,6 +381,34 @@ class SqlNocStore(SqlBacked):
     @property
     def _engine(self) -> Any:
         return self._sql.engine
+
+    # -- checkpoints (SQLite) --------------------------------------------------------------
+
+    def defer_checkpoints(self) -> bool:
+        """Stop this store's connections from checkpointing the WAL inside their commits
+        (``PRAGMA wal_autocheckpoint=0``), for a caller that checkpoints from a thread of
+        its own (the broker's consumer: a checkpoint, fsync included, inside a commit
+        is what made its latency tail). Open pooled connections are closed so that every
+        connection gets the pragma. Returns ``False`` (and changes nothing) when the
+        database is not SQLite."""
+        if self._engine.dialect.name != "sqlite":
+            return False
+
+        def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.close()
+
+        event.listen(self._engine, "connect", no_autocheckpoint)
+        self._engine.dispose()
+        return True
+
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint on the writer's own connection (SQLite only): the
+        fallback when a background checkpointer could not keep the WAL small."""
+        if self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as c:
+                c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # -- the engine's side -------------------------------------------------------------
 

@@ -17,6 +17,13 @@ start, before reading new entries, the consumer takes over every pending entry o
 group (``XAUTOCLAIM``, in case a consumer of another name owned some) and reads its own
 pending list from the start (``XREADGROUP ... 0``).
 
+Its tail latency (see :mod:`.tuning`): with ``checkpoint="background"`` the store's
+connections never checkpoint the SQLite WAL inside a commit (a thread of the consumer
+does it); with ``gc_mode="quiet"`` the engine's warm state, and every
+``REFREEZE_BATCHES`` batches what survived since, is frozen out of the garbage
+collector's full passes. ``allo noc consume`` uses both; the library defaults leave the
+process as it found it (``inline``, ``default``), since a host process may not want them.
+
 The latency of an alarm is measured from its ``XADD`` (the millisecond in its entry id,
 set by Redis) to the end of the engine commit that contains it; it assumes the broker's
 and the consumer's clocks agree (the same host, or NTP).
@@ -24,6 +31,7 @@ and the consumer's clocks agree (the same host, or NTP).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -45,11 +53,21 @@ from allo.noc.broker.streams import (
     ensure_group,
     partition_mismatch,
 )
+from allo.noc.broker.tuning import (
+    REFREEZE_BATCHES,
+    BackgroundCheckpointer,
+    GcPauses,
+    StepTimings,
+    quiet_gc,
+    sqlite_file,
+)
 from allo.noc.engine import NocEngine
 
 log = logging.getLogger(__name__)
 
 DEAD_MAXLEN = 100_000
+CHECKPOINT_MODES = ("background", "inline")  # inline: SQLite's own auto-checkpoint
+GC_MODES = ("quiet", "default")  # quiet: gc.freeze() after warm-up, rarer gen-2 passes
 Entry = tuple[Any, Any]  # (entry id, fields) as redis-py returns them
 
 
@@ -88,6 +106,10 @@ class ConsumerReport:
     dead_examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    timings: StepTimings = field(default_factory=StepTimings)
+    gc: GcPauses | None = None
+    checkpoints: dict[str, object] | None = None
+    slow: list[dict[str, object]] = field(default_factory=list)  # a sample of slow batches
 
     def dead(self, entry_id: str, reason: str) -> None:
         self.dead_letters += 1
@@ -115,6 +137,10 @@ class ConsumerReport:
             "first_commit": self.first_commit,
             "last_commit": self.last_commit,
             "latency": latency,
+            "timings": self.timings.to_json(),
+            "gc": None if self.gc is None else self.gc.to_json(),
+            "checkpoints": self.checkpoints,
+            "slow_batches": self.slow,
             "warnings": self.warnings,
         }
 
@@ -135,7 +161,13 @@ class PartitionConsumer:
         block_ms: int = 500,
         wall: Callable[[], float] = time.time,
         lease_seconds: float = DEFAULT_TTL_SECONDS,
+        checkpoint: str = "inline",
+        gc_mode: str = "default",
     ) -> None:
+        if checkpoint not in CHECKPOINT_MODES:
+            raise ValueError(f"checkpoint must be one of {CHECKPOINT_MODES}, not {checkpoint!r}")
+        if gc_mode not in GC_MODES:
+            raise ValueError(f"gc_mode must be one of {GC_MODES}, not {gc_mode!r}")
         if not 0 <= partition < partitions:
             raise ValueError(f"partition {partition} is not in 0..{partitions - 1}")
         self.client = client
@@ -150,6 +182,9 @@ class PartitionConsumer:
         self._wall = wall
         self.report = ConsumerReport(partition, engine.stream)
         self.lease = PartitionLease(client, self.keys.owner(partition), ttl_seconds=lease_seconds)
+        self.checkpoint_mode = checkpoint
+        self.gc_mode = gc_mode
+        self._checkpointer: BackgroundCheckpointer | None = None
 
     # -- start -----------------------------------------------------------------------------
 
@@ -171,10 +206,28 @@ class PartitionConsumer:
         wait = self.lease.ttl_ms / 1000.0 + 2.0 if lease_wait is None else lease_wait
         self.lease.acquire(wait)
         ensure_group(self.client, self.key)
+        self._defer_checkpoints()
         self._warm_up()
+        if self._checkpointer is not None:  # now the file exists, in WAL mode
+            self._checkpointer.start()
         self.report.engine_recovered = self.engine.recovered
+        if self.gc_mode == "quiet":
+            quiet_gc()
+        self.report.gc = GcPauses()
         self._claim_orphans()
         self.recover()
+
+    def _defer_checkpoints(self) -> None:
+        """In ``background`` mode with a SQLite file, move WAL checkpoints off the commit
+        path (see :class:`~allo.noc.broker.tuning.BackgroundCheckpointer`)."""
+        if self.checkpoint_mode != "background":
+            return
+        store = self.engine.store
+        path = sqlite_file(getattr(store, "url", ""))
+        defer = getattr(store, "defer_checkpoints", None)
+        if path is None or defer is None or not defer():
+            return
+        self._checkpointer = BackgroundCheckpointer(path)
 
     def _warm_up(self) -> None:
         """The engine's warm-up under a Redis lock: consumers starting together on a fresh
@@ -277,7 +330,13 @@ class PartitionConsumer:
         return self.report
 
     def release(self) -> None:
-        """Give the partition's lease back (clean stop); harmless if Redis is gone."""
+        """Give the partition's lease back (clean stop); harmless if Redis is gone. Also
+        stops the background checkpointer and the GC hook."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self.report.checkpoints = self._checkpointer.to_json()
+        if self.report.gc is not None:
+            self.report.gc.close()
         with suppress(BrokerError):
             self.lease.release()
 
@@ -333,11 +392,22 @@ class PartitionConsumer:
                         "at": f"{self._wall():.3f}",
                     }
                 )
+        started = time.perf_counter()
+        gc_before = sum(self.report.gc.total_ms) if self.report.gc is not None else 0.0
         if alarms:
             result = self.engine.ingest(alarms, source="broker")
             self.report.accepted += result.accepted
             self.report.already_stored += result.already_stored
         committed = self._wall()
+        spent = (time.perf_counter() - started) * 1000.0
+        self.report.timings.ingest.add(spent)
+        self.report.timings.largest_batch = max(self.report.timings.largest_batch, len(entries))
+        if spent > 50.0 and len(self.report.slow) < 200:
+            gc_spent = sum(self.report.gc.total_ms) - gc_before if self.report.gc else 0.0
+            self.report.slow.append(
+                {"ms": round(spent, 1), "gc_ms": round(gc_spent, 1), "entries": len(entries)}
+            )
+        ack_started = time.perf_counter()
         try:
             pipe = self.client.pipeline(transaction=True)
             for letter in dead:
@@ -351,6 +421,12 @@ class PartitionConsumer:
                 "those it already stored)",
                 retryable=True,
             ) from exc
+        self.report.timings.ack.add((time.perf_counter() - ack_started) * 1000.0)
+        if self.gc_mode == "quiet" and self.report.batches % REFREEZE_BATCHES == 0:
+            gc.freeze()  # what survived the last batches is the engine's state: see quiet_gc
+        if self._checkpointer is not None and self._checkpointer.needs_inline():
+            self.engine.store.checkpoint()  # type: ignore[attr-defined]
+            self._checkpointer.done_inline()
         if dead:
             log.warning(
                 "partition %s: %d stream entries are not alarms, kept in %s",
