@@ -38,6 +38,21 @@ def _state(database: Path) -> dict[str, int]:
     return state
 
 
+def _kill_once_stored(process: subprocess.Popen[bytes], database: Path, alarms: int) -> None:
+    """``kill -9`` the ingest once ``alarms`` alarms are stored (it must still be running)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if database.exists() and _state(database)["alarms"] >= alarms:
+                break
+        except Exception:  # schema not there yet
+            pass
+        time.sleep(0.02)
+    assert process.poll() is None, "ingest finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def test_kill_during_ingest_then_rerun(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
@@ -65,17 +80,7 @@ def test_kill_during_ingest_then_rerun(tmp_path: Path) -> None:
         [*command, "--speed", "1000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     database = data / "allo.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if database.exists() and _state(database)["alarms"] >= 400:
-                break
-        except Exception:  # schema not there yet
-            pass
-        time.sleep(0.02)
-    assert process.poll() is None, "ingest finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    _kill_once_stored(process, database, 400)
 
     killed = _state(database)
     assert 0 < killed["alarms"] < ROWS
@@ -125,17 +130,7 @@ def test_kill_during_split_ingest_then_rerun(tmp_path: Path) -> None:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     database = data / "allo.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if database.exists() and _state(database)["alarms"] >= 3000:
-                break
-        except Exception:  # schema not there yet
-            pass
-        time.sleep(0.02)
-    assert process.poll() is None, "ingest finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    _kill_once_stored(process, database, 3000)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # its replay processes stop by themselves
         try:
