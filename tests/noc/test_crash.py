@@ -38,6 +38,24 @@ def _state(database: Path) -> dict[str, int]:
     return state
 
 
+def _history(
+    tmp_path: Path, rows: int, *, devices: int, seed: int
+) -> tuple[Path, Path, Path, dict[str, str]]:
+    """A PCIC-format file (one alarm a second, 3 types in a chain), its graph, the data
+    folder and the environment of an ``allo`` process that uses it."""
+    rng = np.random.default_rng(seed)
+    lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
+    for second in range(rows):
+        device = int(rng.integers(0, devices))
+        lines.append(f"{int(rng.integers(0, 3))},{device},{second},{second}")
+    alarms = tmp_path / "Alarm.csv"
+    alarms.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    graph = tmp_path / "graph.json"
+    CausalGraph.from_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])).save(graph)
+    data = tmp_path / "data"
+    return alarms, graph, data, {**os.environ, "ALLO_DATA_DIR": str(data), "ALLO_EMBEDDER": "fake"}
+
+
 def _kill_once_stored(process: subprocess.Popen[bytes], database: Path, alarms: int) -> None:
     """``kill -9`` the ingest once ``alarms`` alarms are stored (it must still be running)."""
     deadline = time.monotonic() + 120
@@ -54,17 +72,7 @@ def _kill_once_stored(process: subprocess.Popen[bytes], database: Path, alarms: 
 
 
 def test_kill_during_ingest_then_rerun(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
-    for second in range(ROWS):
-        device = int(rng.integers(0, 6))
-        lines.append(f"{int(rng.integers(0, 3))},{device},{second},{second}")
-    alarms = tmp_path / "Alarm.csv"
-    alarms.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    graph = tmp_path / "graph.json"
-    CausalGraph.from_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])).save(graph)
-    data = tmp_path / "data"
-    env = {**os.environ, "ALLO_DATA_DIR": str(data), "ALLO_EMBEDDER": "fake"}
+    alarms, graph, data, env = _history(tmp_path, ROWS, devices=6, seed=3)
     command = [
         sys.executable,
         "-m",
@@ -113,17 +121,7 @@ SPLIT_ROWS = 40_000
 def test_kill_during_split_ingest_then_rerun(tmp_path: Path) -> None:
     """``--partitions 2``: the parent is killed, its two replay processes notice and stop
     (no orphan keeps writing), and a re-run finishes each stream exactly once."""
-    rng = np.random.default_rng(5)
-    lines = ["alarm_id,device_id,start_timestamp,end_timestamp"]
-    for second in range(SPLIT_ROWS):
-        device = int(rng.integers(0, 8))
-        lines.append(f"{int(rng.integers(0, 3))},{device},{second},{second}")
-    alarms = tmp_path / "Alarm.csv"
-    alarms.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    graph = tmp_path / "graph.json"
-    CausalGraph.from_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])).save(graph)
-    data = tmp_path / "data"
-    env = {**os.environ, "ALLO_DATA_DIR": str(data), "ALLO_EMBEDDER": "fake"}
+    alarms, graph, data, env = _history(tmp_path, SPLIT_ROWS, devices=8, seed=5)
     command = [sys.executable, "-m", "allo.cli", "noc", "ingest", str(alarms)]
     command += ["--graph", str(graph), "--partitions", "2", "--batch-size", "200"]
     process = subprocess.Popen(
