@@ -22,10 +22,9 @@ from allo.assistant.store import (
     ConversationConflict,
     ConversationStore,
     Turn,
-    WriterTurns,
     conversations,
-    writer_lock_path,
 )
+from allo.storage.writer_turns import WriterTurns, writer_lock_path
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="flock is POSIX")
 spawn = multiprocessing.get_context("spawn")
