@@ -20,6 +20,7 @@ from typing import Any
 
 from allo.domain.alarms import Alarm, Severity
 from allo.errors import InvalidInputError
+from allo.noc.broker.streams import text
 from allo.noc.sources.base import MALFORMED_TYPE, UNKNOWN_DEVICE
 from allo.noc.sources.fields import alarm_from_fields
 
@@ -55,15 +56,9 @@ def encode_alarm(alarm: Alarm) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _text(value: bytes | str) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return value
-
-
 def entry_fields(fields: Mapping[Any, Any] | None) -> dict[str, str]:
     """An entry's fields as text (bytes decoded, undecodable bytes replaced), for keeping."""
-    return {_text(k): _text(v) for k, v in (fields or {}).items()}
+    return {text(k): text(v) for k, v in (fields or {}).items()}
 
 
 def decode_alarm(fields: Mapping[Any, Any] | None, default_id: str) -> Alarm:

@@ -52,6 +52,7 @@ from allo.noc.broker.streams import (
     StreamKeys,
     ensure_group,
     partition_mismatch,
+    text,
 )
 from allo.noc.broker.tuning import (
     REFREEZE_BATCHES,
@@ -74,10 +75,6 @@ Entry = tuple[Any, Any]  # (entry id, fields) as redis-py returns them
 def engine_stream(partition: int, prefix: str = "region") -> str:
     """The engine's stream name for a partition (incident ids start with it)."""
     return f"{prefix}.{partition}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def entry_millis(entry_id: str) -> int | None:
@@ -266,7 +263,7 @@ class PartitionConsumer:
                     retryable=True,
                 ) from exc
             cursor = reply[0]
-            if _text(cursor) == "0-0":
+            if text(cursor) == "0-0":
                 return
 
     def recover(self) -> int:
@@ -280,7 +277,7 @@ class PartitionConsumer:
             self._handle(entries)
             done += len(entries)
             self.report.recovered_entries += len(entries)
-            last = _text(entries[-1][0])
+            last = text(entries[-1][0])
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -376,7 +373,7 @@ class PartitionConsumer:
         dead: list[dict[str, str]] = []
         ids: list[str] = []
         for raw_id, fields in entries:
-            entry_id = _text(raw_id)
+            entry_id = text(raw_id)
             ids.append(entry_id)
             try:
                 alarms.append(decode_alarm(fields, f"{self.key}:{entry_id}"))

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from allo.errors import BrokerError
+from allo.noc.broker.streams import text
 
 DEFAULT_TTL_SECONDS = 10.0
 
@@ -55,10 +56,6 @@ return 0
 def holder_name() -> str:
     """This process, recognisably: host, pid and a random tag (a pid is reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class PartitionLease:
@@ -149,7 +146,7 @@ class PartitionLease:
         pipe.get(self.key)
         pipe.pttl(self.key)
         holder, left = pipe.execute()
-        return _text(holder), int(left)
+        return (None if holder is None else text(holder)), int(left)
 
     def _call(self, action: Callable[[], Any]) -> Any:
         import redis

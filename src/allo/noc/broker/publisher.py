@@ -30,6 +30,7 @@ from allo.noc.broker.streams import (
     claim_layout,
     ensure_group,
     partition_mismatch,
+    text,
 )
 
 _GENERATED = re.compile(r"^row-\d+$")
@@ -212,7 +213,7 @@ class AlarmPublisher:
         (``None`` when Redis cannot tell)."""
         for group in self.client.xinfo_groups(self.keys.partition(partition)):
             name = group.get("name")
-            if (name.decode() if isinstance(name, bytes) else name) == GROUP:
+            if text(name) == GROUP:
                 lag = group.get("lag")
                 return int(lag) if lag is not None else None
         return None

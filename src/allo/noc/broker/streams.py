@@ -32,6 +32,13 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _SCHEMES = ("redis", "rediss", "unix")
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (redis-py returns bytes unless told to decode)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
 def safe_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (for messages and logs)."""
     try:
