@@ -9,6 +9,7 @@ import pytest
 
 from allo.config import EmbedderKind, Settings
 from allo.knowledge.service import KnowledgeBase
+from allo.testing.embedders import FakeEmbedder
 
 
 @pytest.fixture
@@ -33,3 +34,11 @@ def demo_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]
     knowledge.load_demo()
     yield knowledge
     knowledge.close()
+
+
+@pytest.fixture
+def demo_embedder(demo_kb: KnowledgeBase) -> FakeEmbedder:
+    """The demo knowledge base's fake embedder, whose ``calls`` count embeddings."""
+    embedder = demo_kb.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    return embedder

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -40,14 +39,6 @@ MESSAGES = (
     "merci beaucoup",
     "ma facture a doublé ce mois-ci",
 )
-
-
-@pytest.fixture
-def counted(demo_kb: KnowledgeBase) -> Iterator[FakeEmbedder]:
-    """The demo knowledge base's fake embedder, whose ``calls`` count embeddings."""
-    embedder = demo_kb.embedder
-    assert isinstance(embedder, FakeEmbedder)
-    yield embedder
 
 
 def _say(policy: DialoguePolicy, state: DialogueState, text: str) -> Decision:
@@ -93,15 +84,15 @@ def test_predicting_from_given_vectors_is_predicting(understander: MessageUnders
 
 
 def test_a_knowledge_question_is_embedded_once(
-    policy: DialoguePolicy, demo_kb: KnowledgeBase, counted: FakeEmbedder
+    policy: DialoguePolicy, demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder
 ) -> None:
     text = MESSAGES[0]
-    before = counted.calls
+    before = demo_embedder.calls
     decision = _say(policy, DialogueState(), text)
     assert decision.action in ("answer", "abstain")  # the knowledge base was asked
-    assert counted.calls == before  # retrieval reused the classifier's vector
+    assert demo_embedder.calls == before  # retrieval reused the classifier's vector
     answer = demo_kb.ask(text, lang="fr")  # embeds the question itself
-    assert counted.calls == before + 1
+    assert demo_embedder.calls == before + 1
     assert _shown(decision) == [
         (answer.text, tuple(c.source for c in answer.citations)),
     ]
@@ -127,18 +118,18 @@ class _Spy:
 
 
 def test_a_question_aside_is_embedded_once(
-    policy: DialoguePolicy, demo_kb: KnowledgeBase, counted: FakeEmbedder
+    policy: DialoguePolicy, demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder
 ) -> None:
     spy = _Spy(demo_kb)
     spied = DialoguePolicy(policy.understander, policy.tutorials, spy)
     started = _say(spied, DialogueState(), "Je veux installer ma nouvelle Livebox 6")
-    before = counted.calls
+    before = demo_embedder.calls
     question = "Combien coûte la résiliation de mon abonnement ?"
     _say(spied, started.state, question)
     assert [text for text, _ in spy.asked] == [question]  # asked aside, mid-tutorial
     vector = spy.asked[0][1]
-    assert vector is not None and vector.matches(question, counted)
-    assert counted.calls == before
+    assert vector is not None and vector.matches(question, demo_embedder)
+    assert demo_embedder.calls == before
 
 
 class _Forgetful:
@@ -153,14 +144,14 @@ class _Forgetful:
 
 @pytest.mark.parametrize("text", MESSAGES)
 def test_turns_are_the_same_with_or_without_the_vector(
-    policy: DialoguePolicy, text: str, counted: FakeEmbedder
+    policy: DialoguePolicy, text: str, demo_embedder: FakeEmbedder
 ) -> None:
     without = DialoguePolicy(_Forgetful(policy.understander), policy.tutorials, policy.knowledge)
     with_vector = _say(policy, DialogueState(), text)
-    before = counted.calls
+    before = demo_embedder.calls
     recomputed = _say(without, DialogueState(), text)
     if recomputed.action in ("answer", "abstain"):
-        assert counted.calls == before + 1
+        assert demo_embedder.calls == before + 1
     assert (with_vector.action, with_vector.intent, _shown(with_vector)) == (
         recomputed.action,
         recomputed.intent,

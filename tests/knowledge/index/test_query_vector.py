@@ -7,8 +7,6 @@ another text, model or size is not used: the query is embedded as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -28,59 +26,55 @@ QUESTIONS = (
 )
 
 
-@pytest.fixture
-def embedder(demo_kb: KnowledgeBase) -> Iterator[FakeEmbedder]:
-    model = demo_kb.embedder
-    assert isinstance(model, FakeEmbedder)
-    yield model
-
-
 def _ranked(passages: list[Passage]) -> list[tuple[str, float, dict[str, float]]]:
     return [(p.chunk.id, p.score, p.scores) for p in passages]
 
 
-def _vector(embedder: FakeEmbedder, text: str) -> QueryVector:
-    return QueryVector(text, embedder.name, embedder.embed_queries([text])[0])
+def _vector(demo_embedder: FakeEmbedder, text: str) -> QueryVector:
+    return QueryVector(text, demo_embedder.name, demo_embedder.embed_queries([text])[0])
 
 
 @pytest.mark.parametrize("mode", list(RetrievalMode))
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_a_passed_vector_ranks_as_embedding_the_query(
-    demo_kb: KnowledgeBase, embedder: FakeEmbedder, question: str, mode: RetrievalMode
+    demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder, question: str, mode: RetrievalMode
 ) -> None:
-    known = _vector(embedder, question)
-    before = embedder.calls
+    known = _vector(demo_embedder, question)
+    before = demo_embedder.calls
     passed = demo_kb.retriever.search(question, mode, k=10, query_vector=known)
-    assert embedder.calls == before  # nothing embedded
+    assert demo_embedder.calls == before  # nothing embedded
     recomputed = demo_kb.retriever.search(question, mode, k=10)
-    assert embedder.calls == before + 1
+    assert demo_embedder.calls == before + 1
     assert _ranked(passed) == _ranked(recomputed)
     assert passed or mode is RetrievalMode.LEXICAL  # no word in common: no lexical hit
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_ask_answers_the_same_with_the_vector(
-    demo_kb: KnowledgeBase, embedder: FakeEmbedder, question: str
+    demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder, question: str
 ) -> None:
-    known = _vector(embedder, question)
-    before = embedder.calls
+    known = _vector(demo_embedder, question)
+    before = demo_embedder.calls
     passed = demo_kb.ask(question, query_vector=known)
-    assert embedder.calls == before
+    assert demo_embedder.calls == before
     recomputed = demo_kb.ask(question)
     assert passed == recomputed
 
 
 def test_ask_cleans_the_question_before_matching_the_vector(
-    demo_kb: KnowledgeBase, embedder: FakeEmbedder
+    demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder
 ) -> None:
     """The vector of the cleaned question is used; one of the raw text is not."""
     raw = "  comment   résilier mon abonnement ?\n"
-    of_raw, of_cleaned = _vector(embedder, raw.strip()), _vector(embedder, " ".join(raw.split()))
-    before = embedder.calls
+    of_raw, of_cleaned = (
+        _vector(demo_embedder, raw.strip()),
+        _vector(demo_embedder, " ".join(raw.split())),
+    )
+    before = demo_embedder.calls
     demo_kb.ask(raw, query_vector=of_raw)
-    assert embedder.calls == before + 1  # "comment   résilier" is not the searched text
+    assert demo_embedder.calls == before + 1  # "comment   résilier" is not the searched text
     demo_kb.ask(raw, query_vector=of_cleaned)
-    assert embedder.calls == before + 1
+    assert demo_embedder.calls == before + 1
 
 
 @pytest.mark.parametrize(
@@ -95,11 +89,11 @@ def test_ask_cleans_the_question_before_matching_the_vector(
     ids=["other text", "other model", "other size"],
 )
 def test_a_vector_that_does_not_match_is_not_used(
-    demo_kb: KnowledgeBase, embedder: FakeEmbedder, wrong: QueryVector
+    demo_kb: KnowledgeBase, demo_embedder: FakeEmbedder, wrong: QueryVector
 ) -> None:
     question = "comment résilier mon abonnement ?"
-    assert not wrong.matches(question, embedder)
-    before = embedder.calls
+    assert not wrong.matches(question, demo_embedder)
+    before = demo_embedder.calls
     passages = demo_kb.retriever.search(question, k=10, query_vector=wrong)
-    assert embedder.calls == before + 1
+    assert demo_embedder.calls == before + 1
     assert _ranked(passages) == _ranked(demo_kb.retriever.search(question, k=10))
