@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,10 @@ from allo.noc.group_commit import GroupCommitter
 from allo.noc.schema import noc_alarms
 from allo.noc.sources import parse_alarm_payload
 from allo.noc.sources.base import InputReport
-from allo.noc.store import SqlNocStore, WriteBatch
-from allo.testing.clock import ScriptedClock
+from allo.noc.store import SqlNocStore
+from tests.noc.helpers import GatedStore, gated_engine
 
 NOW = 1_700_000_000.0
-
-
-class GatedStore(SqlNocStore):
-    """A real store whose first write waits for a signal, and that records how many
-    alarms each transaction held."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-        self.writes: list[int] = []  # alarms per transaction
-
-    def write(self, stream: str, batch: WriteBatch) -> None:
-        if not self.writes:
-            self.entered.set()
-            assert self.gate.wait(10), "the test never opened the gate"
-        super().write(stream, batch)
-        self.writes.append(len(batch.alarms))
 
 
 def body(*ids: str) -> Any:
@@ -59,10 +40,7 @@ def stored(store: SqlNocStore) -> int:
 
 @pytest.fixture
 def noc(tmp_path: Path) -> tuple[NocEngine, GatedStore]:
-    store = GatedStore(f"sqlite:///{tmp_path / 'noc.db'}")
-    engine = NocEngine(store, ScriptedClock(NOW), stream="gc")
-    engine.warm_up()
-    return engine, store
+    return gated_engine(tmp_path, "gc", NOW, every_write=False)
 
 
 def test_requests_queued_behind_a_step_share_the_next_transaction(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,12 @@ from allo.noc.engine import NocEngine
 from allo.noc.group_commit import GroupCommitter
 from allo.noc.schema import noc_alarms
 from allo.noc.sources import parse_alarm_payload
-from allo.noc.store import SqlNocStore, WriteBatch
+from allo.noc.store import SqlNocStore
 from allo.testing.clock import ScriptedClock
 from allo.web.app import create_app
 from allo.web.routers import noc_ws
 from allo.web.routers.noc_ws import AckFrame, AlarmErrorFrame
+from tests.noc.helpers import GatedStore, gated_engine
 
 NOW = 1_700_000_000.0
 
@@ -188,26 +188,6 @@ def test_the_socket_is_documented_in_openapi(client: TestClient) -> None:
 # -- the session on a scripted socket and a gated store ------------------------------------
 
 
-class GatedStore(SqlNocStore):
-    """A real store whose writes wait for a signal, or fail, and that records how many
-    alarms each transaction held."""
-
-    def __init__(self, url: str, fail: bool = False) -> None:
-        super().__init__(url)
-        self.fail = fail
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-        self.writes: list[int] = []
-
-    def write(self, stream: str, batch: WriteBatch) -> None:
-        self.entered.set()
-        assert self.gate.wait(10), "the test never opened the gate"
-        if self.fail:
-            raise OSError("disk full")
-        super().write(stream, batch)
-        self.writes.append(len(batch.alarms))
-
-
 class ScriptedSocket:
     """What :class:`noc_ws._Session` uses of a WebSocket: frames in, frames out."""
 
@@ -234,10 +214,7 @@ class ScriptedSocket:
 
 @pytest.fixture
 def gated(tmp_path: Path) -> tuple[NocEngine, GatedStore]:
-    store = GatedStore(f"sqlite:///{tmp_path / 'noc.db'}")
-    engine = NocEngine(store, ScriptedClock(NOW), stream="ws")
-    engine.warm_up()
-    return engine, store
+    return gated_engine(tmp_path, "ws", NOW)
 
 
 async def until(condition: Any) -> None:
