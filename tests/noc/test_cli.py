@@ -128,3 +128,31 @@ def test_ingest_in_two_processes_or_one_when_the_topology_would_be_cut(
     assert f"stream t now holds {rows} alarms" in one.output
     paced = runner.invoke(app, ["noc", "ingest", alarms, "--partitions", "2", "--speed", "10"])
     assert paced.exit_code != 0 and "drop --speed" in paced.output
+
+
+def test_ingest_again_with_another_split_is_refused_and_stores_nothing(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLO_DATA_DIR", str(files / "data"))
+    monkeypatch.setenv("ALLO_EMBEDDER", "fake")
+    alarms = str(files / "Alarm.csv")
+    rows = len((files / "Alarm.csv").read_text().splitlines()) - 1
+    first = runner.invoke(app, ["noc", "ingest", alarms, "--stream", "s", "--partitions", "2"])
+    assert first.exit_code == 0, first.output
+    for other in ("1", "3"):  # one process (stream s) or three regions (s.0, s.1, s.2)
+        again = runner.invoke(
+            app, ["noc", "ingest", alarms, "--stream", "s", "--partitions", other]
+        )
+        assert again.exit_code == 2, again.output
+        assert "already holds alarms stored by another split" in again.output
+        assert "--partitions" in again.output
+    same = runner.invoke(
+        app, ["noc", "ingest", alarms, "--stream", "s", "--partitions", "2", "--json"]
+    )
+    assert same.exit_code == 0, same.output
+    summary = json.loads(same.output)
+    assert summary["accepted"] == 0 and summary["already_stored"] == rows
+    assert summary["stored"]["alarms"] == rows  # nothing stored twice by the refused runs
+    # a stream whose name merely starts like the split's is not part of it
+    other = runner.invoke(app, ["noc", "ingest", alarms, "--stream", "s.x"])
+    assert other.exit_code == 0, other.output

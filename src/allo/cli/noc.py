@@ -246,13 +246,15 @@ def ingest(
     """Replay a file through the pipeline and persist alarms and incidents (kill -9 safe).
 
     Run it again after a crash (with the same --partitions): alarms already stored are
-    skipped, open incidents are rebuilt, nothing is lost or counted twice. The database is
+    skipped, open incidents are rebuilt, nothing is lost or counted twice. A run with
+    another --partitions than the file's first is refused (it would store it again). The database is
     the knowledge store's (ALLO_DATABASE_URL, or the SQLite file in ALLO_DATA_DIR).
     """
     from allo.cli.common import settings as load
     from allo.noc.causal import CausalGraph, HawkesLearner
     from allo.noc.clock import SystemClock
     from allo.noc.engine import NocEngine
+    from allo.noc.replay import PartitionPlan, check_stored_layout
     from allo.noc.replay import replay as run_replay
     from allo.noc.sources import open_source
     from allo.noc.store import SqlNocStore
@@ -303,10 +305,19 @@ def ingest(
                 return
         clock = SystemClock()
         store = SqlNocStore(config.resolved_database_url)
+        name = stream or _stream_name(alarms)
+        try:
+            store.migrate()
+            check_stored_layout(
+                store.devices_by_stream(name), name, PartitionPlan(1, None, "one process")
+            )
+        except BaseException:
+            store.close()
+            raise
         engine = NocEngine(
             store,
             clock,
-            stream=stream or _stream_name(alarms),
+            stream=name,
             source="file",
             topology=topo,
             graph=learned,

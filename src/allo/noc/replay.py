@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -180,6 +180,31 @@ def plan_partitions(topology: Topology | None, wanted: int) -> PartitionPlan:
     return PartitionPlan(wanted, partitioning, f"{wanted} regions, no topology link cut")
 
 
+def check_stored_layout(stored: Mapping[str, set[str]], stream: str, plan: PartitionPlan) -> None:
+    """Refuse a replay that would store alarms already stored under another stream.
+
+    A replay is idempotent per stream: ``(stream, alarm id)`` is stored once. Run again
+    with another ``--partitions`` (or another topology, which moves devices between
+    regions), a file's alarms would go to other streams and be stored, and counted, a
+    second time. ``stored`` maps each stream of the family (``stream`` and its
+    ``<stream>.<p>``, from :meth:`SqlNocStore.devices_by_stream`) to its devices; every
+    device must be where this ``plan`` would send it."""
+    for name, devices in sorted(stored.items()):
+        for device in sorted(devices):
+            if plan.partitioning is None:
+                wanted = stream
+            else:
+                wanted = partition_stream(stream, plan.partitioning.partition_of(device))
+            if name != wanted:
+                layout = ", ".join(sorted(stored))
+                raise InvalidInputError(
+                    f"stream {stream!r} already holds alarms stored by another split "
+                    f"(streams {layout}; device {device!r} is in {name!r}, this run would "
+                    f"use {wanted!r}): run again with the --partitions (and topology) of the "
+                    "first run, or choose another --stream"
+                )
+
+
 @dataclass(frozen=True)
 class PartitionJob:
     """What one replay process needs (picklable: sent to a fresh interpreter)."""
@@ -326,7 +351,8 @@ def replay_partitioned(
     through its own engine into stream ``<stream>.<p>`` (as a broker consumer does), so
     that the pipelines use every core; the database is migrated once, before they start.
     Like ``allo noc ingest``, run it again (with the same plan) after a crash: each stream
-    skips what it stored and rebuilds its open incidents. ``seconds`` counts from the
+    skips what it stored and rebuilds its open incidents; another plan is refused
+    (:func:`check_stored_layout`). ``seconds`` counts from the
     start of the processes to the last commit."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -341,6 +367,7 @@ def replay_partitioned(
     store = SqlNocStore(database_url)
     try:
         store.migrate()
+        check_stored_layout(store.devices_by_stream(stream), stream, plan)
     finally:
         store.close()
     jobs = [

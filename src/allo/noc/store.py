@@ -420,6 +420,24 @@ class SqlNocStore(SqlBacked):
                 .all()
             )
 
+    def devices_by_stream(self, stream: str) -> dict[str, set[str]]:
+        """Devices with stored alarms in ``stream`` and in each ``<stream>.<p>`` (the streams
+        of a replay split in processes), so that a re-run can check that it sends every
+        device where its earlier run did."""
+        split = noc_alarms.c.stream.startswith(f"{stream}.", autoescape=True)
+        query = (
+            select(noc_alarms.c.stream, noc_alarms.c.device)
+            .where(or_(noc_alarms.c.stream == stream, split))
+            .group_by(noc_alarms.c.stream, noc_alarms.c.device)
+        )
+        found: dict[str, set[str]] = {}
+        with self._engine.connect() as c:
+            for name, device in c.execute(query):
+                suffix = name[len(stream) + 1 :]
+                if name == stream or suffix.isdigit():
+                    found.setdefault(name, set()).add(device)
+        return found
+
     def next_seq(self, stream: str) -> int:
         with self._engine.connect() as c:
             value = c.execute(
