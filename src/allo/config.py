@@ -101,6 +101,14 @@ class ApiKey(BaseModel):
     team: str = Field(pattern=_ACCOUNT_ID)
 
 
+class NocOperator(BaseModel):
+    """One NOC operator's own secret: what they acknowledge, resolve, silence or put under
+    maintenance is recorded under their name, which a shared secret cannot tell."""
+
+    token: SecretStr = Field(min_length=16)
+    name: str = Field(pattern=_ACCOUNT_ID, description="An account id, no spaces.")
+
+
 class Settings(BaseSettings):
     """Everything Allo can be configured with."""
 
@@ -148,6 +156,21 @@ class Settings(BaseSettings):
         description="Shared secret of the NOC operators (X-NOC-Token): console, incidents, "
         "silences, maintenance. The NOC API is off without it.",
     )
+    noc_operators: list[NocOperator] = Field(
+        default_factory=list,
+        description="Personal secrets of NOC operators (X-NOC-Token), JSON list of "
+        "{token, name}: their actions are recorded under that name, not a typed one.",
+    )
+
+    @field_validator("noc_operators")
+    @classmethod
+    def _distinct_operators(cls, value: list[NocOperator]) -> list[NocOperator]:
+        names = [o.name for o in value]
+        tokens = [o.token.get_secret_value() for o in value]
+        if len(set(names)) < len(names) or len(set(tokens)) < len(tokens):
+            raise ValueError("each NOC operator needs a name and a token of their own")
+        return value
+
     noc_ingest_token: SecretStr | None = Field(
         default=None,
         description="Secret of the alarm sources (Authorization: Bearer ...), e.g. "

@@ -17,13 +17,14 @@ import httpx2 as httpx
 import pytest
 from pydantic import SecretStr
 
-from allo.config import Settings
+from allo.config import NocOperator, Settings
 from allo.web.app import create_app
 from tests.acceptance.browser import BROWSER_REQUIRED, launch_chromium, running_server
 
 pytestmark = BROWSER_REQUIRED
 
 OPERATOR_TOKEN = "jeton-operateur-noc-navigateur"
+NINA_TOKEN = "jeton-personnel-de-nina-au-noc"
 INGEST_TOKEN = "jeton-source-alarmes-navigateur"
 XSS_DEVICE = "<img src=x onerror=alert(1)>"
 TIMEOUT_MS = 15_000
@@ -32,7 +33,11 @@ TIMEOUT_MS = 15_000
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     settings = settings.model_copy(
-        update={"noc_token": SecretStr(OPERATOR_TOKEN), "noc_ingest_token": SecretStr(INGEST_TOKEN)}
+        update={
+            "noc_token": SecretStr(OPERATOR_TOKEN),
+            "noc_ingest_token": SecretStr(INGEST_TOKEN),
+            "noc_operators": [NocOperator(token=SecretStr(NINA_TOKEN), name="nina")],
+        }
     )
     with running_server(create_app(settings)) as url:
         yield url
@@ -65,9 +70,14 @@ def test_operator_sees_a_live_incident_and_acknowledges_it(server: str) -> None:
         expect(page.locator("#status")).to_contain_text("Jeton refusé", timeout=TIMEOUT_MS)
         expect(page.locator("#noc-login")).to_be_visible()
 
-        page.fill("#noc-token", OPERATOR_TOKEN)
+        # Nina signs in with her own secret: the console names her, asks no author.
+        page.fill("#noc-token", NINA_TOKEN)
         page.click("#noc-login button[type=submit]")
         expect(page.locator("#live")).to_have_text("en direct", timeout=TIMEOUT_MS)
+        expect(page.locator("#operator")).to_have_text(
+            "Connecté en tant que nina", timeout=TIMEOUT_MS
+        )
+        expect(page.locator('#silence-form input[name="created_by"]')).to_be_hidden()
 
         # A source posts an alarm with its own secret; the incident appears live.
         alarm = {
@@ -101,6 +111,12 @@ def test_operator_sees_a_live_incident_and_acknowledges_it(server: str) -> None:
             server + "/v1/incidents", headers={"X-NOC-Token": OPERATOR_TOKEN}, timeout=30
         ).json()
         assert [item["status"] for item in incidents["items"]] == ["acknowledged"]
+        detail = httpx.get(
+            server + "/v1/incidents/" + incidents["items"][0]["id"],
+            headers={"X-NOC-Token": OPERATOR_TOKEN},
+            timeout=30,
+        ).json()
+        assert detail["acknowledged_by"] == "nina"  # recorded by the server, not typed
 
         # Signing out forgets the token and stops the stream.
         page.click("#noc-logout")
@@ -109,4 +125,5 @@ def test_operator_sees_a_live_incident_and_acknowledges_it(server: str) -> None:
         browser.close()
 
     assert dialogs == []  # the device name was shown as text, never run
-    assert not [u for u in urls if OPERATOR_TOKEN in u or INGEST_TOKEN in u]  # no token in a URL
+    secrets = (OPERATOR_TOKEN, NINA_TOKEN, INGEST_TOKEN)
+    assert not [u for u in urls if any(s in u for s in secrets)]  # no token in a URL

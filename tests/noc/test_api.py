@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from allo.config import Settings
+from allo.config import NocOperator, Settings
 from allo.noc.engine import NocEngine
 from allo.noc.store import SqlNocStore
 from allo.testing.clock import ScriptedClock
@@ -373,3 +373,61 @@ def test_without_an_ingest_secret_only_operators_send_alarms(
         alarm = {"id": "a", "device": "r", "alarm_type": "T", "raised_at": NOW}
         assert client.post("/v1/alarms", headers=SOURCE, json=alarm).status_code == 401
         assert client.post("/v1/alarms", headers=OPERATOR, json=alarm).status_code == 200
+
+
+NINA = "jeton-personnel-de-nina-au-noc"
+OMAR = "jeton-personnel-d-omar-au-noc"
+
+
+def _with_operators(settings: Settings, clock: ScriptedClock, shared: str | None) -> TestClient:
+    people = [
+        NocOperator(token=SecretStr(NINA), name="nina"),
+        NocOperator(token=SecretStr(OMAR), name="omar"),
+    ]
+    app = _app(settings.model_copy(update={"noc_operators": people}), clock, noc_token=shared)
+    return TestClient(app)
+
+
+def test_a_personal_secret_records_its_holder_whatever_name_is_typed(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with _with_operators(settings, clock, OPERATOR_TOKEN) as client:
+        nina, omar = {"X-NOC-Token": NINA}, {"X-NOC-Token": OMAR}
+        alarm = {"id": "a", "device": "r1", "alarm_type": "T", "raised_at": NOW}
+        assert client.post("/v1/alarms", headers=nina, json=alarm).status_code == 200
+        assert client.get("/v1/noc/status", headers=nina).json()["operator"] == "nina"
+        assert client.get("/v1/noc/status", headers=OPERATOR).json()["operator"] is None
+        incident = client.get("/v1/incidents", headers=omar).json()["items"][0]["id"]
+        acked = client.post(f"/v1/incidents/{incident}/ack", headers=nina, json={"by": "omar"})
+        assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "nina"
+        resolved = client.post(f"/v1/incidents/{incident}/resolve", headers=omar)
+        assert resolved.json()["resolved_by"] == "omar"
+        silence = client.post("/v1/silences", headers=omar, json=SILENCE | {"created_by": "nina"})
+        assert silence.status_code == 201 and silence.json()["created_by"] == "omar"
+        window = {"devices": ["r1"], "starts_at": NOW, "ends_at": NOW + 60, "created_by": "x"}
+        made = client.post("/v1/maintenance", headers=nina, json=window)
+        assert made.status_code == 201 and made.json()["created_by"] == "nina"
+        # the shared secret still works, and keeps what its holder typed
+        shared = client.post("/v1/silences", headers=OPERATOR, json=SILENCE | {"created_by": "Léa"})
+        assert shared.json()["created_by"] == "Léa"
+        # a personal secret is not a source's Bearer key
+        bearer = {"Authorization": f"Bearer {NINA}"}
+        assert client.post("/v1/alarms", headers=bearer, json=alarm).status_code == 401
+
+
+def test_personal_secrets_alone_open_the_noc_api_and_nothing_else_does(
+    settings: Settings, clock: ScriptedClock
+) -> None:
+    with _with_operators(settings, clock, None) as client:
+        assert client.get("/v1/incidents", headers={"X-NOC-Token": OMAR}).status_code == 200
+        for wrong in ({}, {"X-NOC-Token": OPERATOR_TOKEN}, {"X-NOC-Token": NINA[:-1]}):
+            refused = client.get("/v1/incidents", headers=wrong)
+            assert refused.status_code == 401 and "X-NOC-Token" in refused.text
+
+
+def test_operators_need_distinct_names_and_secrets() -> None:
+    same_name = [{"token": NINA, "name": "nina"}, {"token": OMAR, "name": "nina"}]
+    with pytest.raises(ValueError, match="of their own"):
+        Settings(noc_operators=same_name)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 16"):
+        Settings(noc_operators=[{"token": "court", "name": "nina"}])  # type: ignore[list-item]

@@ -1,7 +1,8 @@
 """Who is calling: shared-secret checks for advisors and admins, API keys for teams.
 
 Secrets come from settings (``ALLO_ADVISOR_TOKEN``, ``ALLO_ADMIN_TOKEN``,
-``ALLO_API_KEYS``) and are compared in constant time; a feature whose secret is not
+``ALLO_API_KEYS``, the NOC's ``ALLO_NOC_TOKEN``, ``ALLO_NOC_OPERATORS`` and
+``ALLO_NOC_INGEST_TOKEN``) and are compared in constant time; a feature whose secret is not
 configured answers 503 rather than being open to everyone.
 """
 
@@ -87,19 +88,43 @@ def api_caller(
     raise HTTPException(401, "unknown API key")
 
 
+def _noc_operator(settings: Settings, x_noc_token: str | None) -> tuple[bool, str | None]:
+    """Whether ``x_noc_token`` is an operator's secret, and the operator's name when it is
+    personal (``ALLO_NOC_OPERATORS``) rather than the shared ``ALLO_NOC_TOKEN``."""
+    # every secret is compared, so the time taken does not tell which one matched
+    named = [o.name for o in settings.noc_operators if same_secret(x_noc_token, o.token)]
+    shared = settings.noc_token is not None and same_secret(x_noc_token, settings.noc_token)
+    return (bool(named) or shared, named[0] if named else None)
+
+
+def noc_operator_name(settings: Settings, x_noc_token: str | None) -> str | None:
+    """The operator holding ``x_noc_token``: their name for a personal secret, ``None``
+    for the shared one; 401 for any other value, 503 when no NOC secret is configured."""
+    if settings.noc_token is None and not settings.noc_operators:
+        raise HTTPException(
+            503, "NOC access not configured: set ALLO_NOC_TOKEN or ALLO_NOC_OPERATORS on the server"
+        )
+    known, name = _noc_operator(settings, x_noc_token)
+    if not known:
+        raise HTTPException(401, "missing or wrong X-NOC-Token header")
+    return name
+
+
 def require_noc_operator(
     request: Request, x_noc_token: Annotated[str | None, Header()] = None
-) -> None:
+) -> str | None:
     """NOC operators: incidents, their status, silences and maintenance windows.
 
-    A silence hides alarms, so reading or changing any of it needs the operators' secret.
+    A silence hides alarms, so reading or changing any of it needs an operator's secret.
+    Returns the operator's name when the secret is personal (see :func:`noc_operator_name`).
     """
-    check_secret(
-        x_noc_token,
-        app_settings(request).noc_token,
-        setting="ALLO_NOC_TOKEN",
-        header="X-NOC-Token",
-    )
+    return noc_operator_name(app_settings(request), x_noc_token)
+
+
+def recorded_author(operator: str | None, typed: str) -> str:
+    """Who an action is recorded under: the signed-in operator's name when their secret is
+    personal (a typed name cannot override it), else what the caller typed."""
+    return typed if operator is None else operator
 
 
 def noc_source_refusal(
@@ -112,15 +137,15 @@ def noc_source_refusal(
     too (test alarms from the console's side), never the other way round: a leaked source
     secret cannot silence anything. Shared by the HTTP routes and the alarm socket.
     """
-    ingest, operator = settings.noc_ingest_token, settings.noc_token
-    if ingest is None and operator is None:
+    ingest = settings.noc_ingest_token
+    if ingest is None and settings.noc_token is None and not settings.noc_operators:
         return HTTPException(
             503, "alarm ingest not configured: set ALLO_NOC_INGEST_TOKEN on the server"
         )
     scheme, _, presented = (authorization or "").partition(" ")
     if ingest is not None and scheme.lower() == "bearer" and same_secret(presented.strip(), ingest):
         return None
-    if operator is not None and same_secret(x_noc_token, operator):
+    if _noc_operator(settings, x_noc_token)[0]:
         return None
     return HTTPException(
         401, "missing or wrong 'Authorization: Bearer <ingest token>' (or X-NOC-Token) header"

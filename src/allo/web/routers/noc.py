@@ -39,7 +39,7 @@ from allo.noc.sources import parse_alarm_payload, parse_alertmanager
 from allo.noc.sources.base import InputReport
 from allo.noc.sources.fields import timestamp
 from allo.noc.store import KINDS, STATUSES, IncidentQuery, SqlNocStore
-from allo.web.auth import require_noc_operator, require_noc_source
+from allo.web.auth import recorded_author, require_noc_operator, require_noc_source
 from allo.web.errors import error_body
 from allo.web.routers import noc_ws
 from allo.web.routers.noc_ws import committer_of
@@ -91,6 +91,8 @@ def committer_for(request: Request, engine: NocEngine) -> GroupCommitter:
 Engine = Annotated[NocEngine, Depends(noc_engine)]
 #: route guards: operators (X-NOC-Token) and alarm sources (Authorization: Bearer)
 OPERATOR = [Depends(require_noc_operator)]
+#: the signed-in operator's name (personal secret) or ``None`` (shared secret)
+Operator = Annotated[str | None, Depends(require_noc_operator)]
 SOURCE = [Depends(require_noc_source)]
 
 
@@ -247,13 +249,20 @@ def get_incident(
 
 
 class StatusChange(BaseModel):
-    by: str = Field(default="", max_length=128, description="who (free text)")
+    by: str = Field(
+        default="",
+        max_length=128,
+        description="who (free text); ignored for an operator signed in with a personal secret",
+    )
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/v1/incidents/{incident_id}/ack", dependencies=OPERATOR)
+@router.post("/v1/incidents/{incident_id}/ack")
 def acknowledge(
-    incident_id: str, engine: Engine, change: Annotated[StatusChange | None, Body()] = None
+    incident_id: str,
+    engine: Engine,
+    operator: Operator,
+    change: Annotated[StatusChange | None, Body()] = None,
 ) -> dict[str, Any]:
     """Acknowledge: someone is on it. A resolved incident cannot be acknowledged."""
     change = change or StatusChange()
@@ -262,16 +271,21 @@ def acknowledge(
         return _bad(  # type: ignore[return-value]
             "Conflict", f"incident {incident_id} is resolved; it reopens if it grows again", 409
         )
-    return engine.set_status(incident_id, "acknowledged", change.by, change.note)
+    by = recorded_author(operator, change.by)
+    return engine.set_status(incident_id, "acknowledged", by, change.note)
 
 
-@router.post("/v1/incidents/{incident_id}/resolve", dependencies=OPERATOR)
+@router.post("/v1/incidents/{incident_id}/resolve")
 def resolve(
-    incident_id: str, engine: Engine, change: Annotated[StatusChange | None, Body()] = None
+    incident_id: str,
+    engine: Engine,
+    operator: Operator,
+    change: Annotated[StatusChange | None, Body()] = None,
 ) -> dict[str, Any]:
     """Resolve: handled. It becomes ``new`` again if more alarms join it."""
     change = change or StatusChange()
-    return engine.set_status(incident_id, "resolved", change.by, change.note)
+    by = recorded_author(operator, change.by)
+    return engine.set_status(incident_id, "resolved", by, change.note)
 
 
 # -- silences and maintenance windows ----------------------------------------------------
@@ -313,8 +327,8 @@ class WindowIn(BaseModel):
         return value
 
 
-@router.post("/v1/silences", status_code=201, dependencies=OPERATOR)
-def create_silence(silence: SilenceIn, engine: Engine) -> dict[str, Any]:
+@router.post("/v1/silences", status_code=201)
+def create_silence(silence: SilenceIn, engine: Engine, operator: Operator) -> dict[str, Any]:
     """Mute incidents whose head matches every matcher, from ``starts_at`` (default now)
     to ``ends_at`` (or for ``duration_seconds``)."""
     starts = _moment(silence.starts_at, "starts_at")
@@ -324,7 +338,8 @@ def create_silence(silence: SilenceIn, engine: Engine) -> dict[str, Any]:
             raise InvalidInputError("a silence needs ends_at or duration_seconds")
         ends = (engine.clock.now() if starts is None else starts) + silence.duration_seconds
     matchers = [Matcher(m.name, m.value, m.op) for m in silence.matchers]
-    created = engine.add_silence(matchers, starts, ends, silence.created_by, silence.comment)
+    by = recorded_author(operator, silence.created_by)
+    created = engine.add_silence(matchers, starts, ends, by, silence.comment)
     return created.to_json(engine.clock.now())
 
 
@@ -341,14 +356,15 @@ def expire_silence(silence_id: str, engine: Engine) -> dict[str, Any]:
     return engine.expire_silence(silence_id)
 
 
-@router.post("/v1/maintenance", status_code=201, dependencies=OPERATOR)
-def create_window(window: WindowIn, engine: Engine) -> dict[str, Any]:
+@router.post("/v1/maintenance", status_code=201)
+def create_window(window: WindowIn, engine: Engine, operator: Operator) -> dict[str, Any]:
     """Devices under maintenance: their alarms raised inside the window are folded with
     reason ``maintenance`` into the window's own incident."""
     starts = _moment(window.starts_at, "starts_at")
     ends = _moment(window.ends_at, "ends_at")
     assert starts is not None and ends is not None
-    created = engine.add_window(window.devices, starts, ends, window.created_by, window.comment)
+    by = recorded_author(operator, window.created_by)
+    created = engine.add_window(window.devices, starts, ends, by, window.comment)
     return created.to_json(engine.clock.now())
 
 
@@ -364,11 +380,12 @@ def delete_window(window_id: str, engine: Engine) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/noc/status", dependencies=OPERATOR)
-def status(request: Request, engine: Engine) -> dict[str, Any]:
+@router.get("/v1/noc/status")
+def status(request: Request, engine: Engine, operator: Operator) -> dict[str, Any]:
     """What the live engine holds: counts, input problems, event version, and how many
     engine steps (transactions) served how many alarm requests and alarms (group commit),
-    with the time spent inside them."""
+    with the time spent inside them; ``operator`` is the caller's name when their secret is
+    personal (``null`` for the shared one)."""
     engine.warm_up()
     committer = getattr(request.app.state, "noc_committer", None)
     if not isinstance(committer, GroupCommitter):
@@ -380,6 +397,7 @@ def status(request: Request, engine: Engine) -> dict[str, Any]:
             "alarms": committer.alarms,
             "step_seconds": round(committer.step_seconds, 3),
         },
+        "operator": operator,
         "stream": engine.stream,
         "version": engine.version,
         "recovered_at_start": engine.recovered,

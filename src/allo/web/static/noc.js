@@ -55,7 +55,7 @@
     if (response.status === 401 || response.status === 503) {
       const data = await response.json().catch(() => ({}));
       signOut(response.status === 401 ? "Jeton refusé : saisissez le jeton opérateur NOC."
-        : "Console NOC non configurée : définissez ALLO_NOC_TOKEN sur le serveur.");
+        : "Console NOC non configurée : définissez ALLO_NOC_TOKEN ou ALLO_NOC_OPERATORS sur le serveur.");
       throw new Error(data.error ? data.error.message : String(response.status));
     }
     if (response.status === 204) return null;
@@ -147,6 +147,9 @@
       const data = await api("GET", "/v1/noc/status");
       const c = data.counts;
       $("counts").textContent = c.alarms + " alarmes reçues → " + c.incidents + " incidents (" + c.open_incidents + " ouverts)";
+      // a personal secret names its holder: the server records actions under that name
+      $("operator").textContent = data.operator ? "Connecté en tant que " + data.operator : "Jeton partagé";
+      for (const input of document.querySelectorAll('input[name="created_by"]')) input.closest("label").hidden = Boolean(data.operator);
     } catch (error) { /* the list says it already */ }
   }
 
