@@ -101,12 +101,21 @@ class ApiKey(BaseModel):
     team: str = Field(pattern=_ACCOUNT_ID)
 
 
-class NocOperator(BaseModel):
-    """One NOC operator's own secret: what they acknowledge, resolve, silence or put under
-    maintenance is recorded under their name, which a shared secret cannot tell."""
+class PersonalSecret(BaseModel):
+    """One person's own secret (an advisor, a NOC operator): what they do is recorded under
+    their name, and what they own (a conversation taken) is theirs alone, which a shared
+    secret with a typed name cannot tell."""
 
     token: SecretStr = Field(min_length=16)
     name: str = Field(pattern=_ACCOUNT_ID, description="An account id, no spaces.")
+
+
+def _distinct(people: list[PersonalSecret]) -> list[PersonalSecret]:
+    names = [p.name for p in people]
+    tokens = [p.token.get_secret_value() for p in people]
+    if len(set(names)) < len(names) or len(set(tokens)) < len(tokens):
+        raise ValueError("each person needs a name and a token of their own")
+    return people
 
 
 class Settings(BaseSettings):
@@ -148,6 +157,12 @@ class Settings(BaseSettings):
     advisor_token: SecretStr | None = Field(
         default=None, description="Shared secret of the advisor pages (X-Advisor-Token)."
     )
+    advisors: list[PersonalSecret] = Field(
+        default_factory=list,
+        description="Personal secrets of advisors (X-Advisor-Token), JSON list of "
+        "{token, name}: the name is theirs, not typed, so nobody else can write in a "
+        "conversation they took.",
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="Secret for the audit log over HTTP (X-Admin-Token)."
     )
@@ -156,26 +171,22 @@ class Settings(BaseSettings):
         description="Shared secret of the NOC operators (X-NOC-Token): console, incidents, "
         "silences, maintenance. The NOC API is off without it.",
     )
-    noc_operators: list[NocOperator] = Field(
+    noc_operators: list[PersonalSecret] = Field(
         default_factory=list,
         description="Personal secrets of NOC operators (X-NOC-Token), JSON list of "
         "{token, name}: their actions are recorded under that name, not a typed one.",
     )
-
-    @field_validator("noc_operators")
-    @classmethod
-    def _distinct_operators(cls, value: list[NocOperator]) -> list[NocOperator]:
-        names = [o.name for o in value]
-        tokens = [o.token.get_secret_value() for o in value]
-        if len(set(names)) < len(names) or len(set(tokens)) < len(tokens):
-            raise ValueError("each NOC operator needs a name and a token of their own")
-        return value
-
     noc_ingest_token: SecretStr | None = Field(
         default=None,
         description="Secret of the alarm sources (Authorization: Bearer ...), e.g. "
         "Alertmanager's webhook; it allows sending alarms and nothing else.",
     )
+
+    @field_validator("advisors", "noc_operators")
+    @classmethod
+    def _one_secret_each(cls, value: list[PersonalSecret]) -> list[PersonalSecret]:
+        return _distinct(value)
+
     api_keys: list[ApiKey] = Field(
         default_factory=list,
         description="Bearer keys for generated answers; when set, a model other than the "

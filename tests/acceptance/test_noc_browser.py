@@ -17,7 +17,7 @@ import httpx2 as httpx
 import pytest
 from pydantic import SecretStr
 
-from allo.config import NocOperator, Settings
+from allo.config import PersonalSecret, Settings
 from allo.web.app import create_app
 from tests.acceptance.browser import BROWSER_REQUIRED, launch_chromium, running_server
 
@@ -36,7 +36,7 @@ def server(settings: Settings) -> Iterator[str]:
         update={
             "noc_token": SecretStr(OPERATOR_TOKEN),
             "noc_ingest_token": SecretStr(INGEST_TOKEN),
-            "noc_operators": [NocOperator(token=SecretStr(NINA_TOKEN), name="nina")],
+            "noc_operators": [PersonalSecret(token=SecretStr(NINA_TOKEN), name="nina")],
         }
     )
     with running_server(create_app(settings)) as url:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from allo.config import NocOperator, Settings
+from allo.config import PersonalSecret, Settings
 from allo.noc.engine import NocEngine
 from allo.noc.store import SqlNocStore
 from allo.testing.clock import ScriptedClock
@@ -381,8 +381,8 @@ OMAR = "jeton-personnel-d-omar-au-noc"
 
 def _with_operators(settings: Settings, clock: ScriptedClock, shared: str | None) -> TestClient:
     people = [
-        NocOperator(token=SecretStr(NINA), name="nina"),
-        NocOperator(token=SecretStr(OMAR), name="omar"),
+        PersonalSecret(token=SecretStr(NINA), name="nina"),
+        PersonalSecret(token=SecretStr(OMAR), name="omar"),
     ]
     app = _app(settings.model_copy(update={"noc_operators": people}), clock, noc_token=shared)
     return TestClient(app)

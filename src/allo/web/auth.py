@@ -1,7 +1,7 @@
 """Who is calling: shared-secret checks for advisors and admins, API keys for teams.
 
 Secrets come from settings (``ALLO_ADVISOR_TOKEN``, ``ALLO_ADMIN_TOKEN``,
-``ALLO_API_KEYS``, the NOC's ``ALLO_NOC_TOKEN``, ``ALLO_NOC_OPERATORS`` and
+``ALLO_ADVISORS``, ``ALLO_API_KEYS``, the NOC's ``ALLO_NOC_TOKEN``, ``ALLO_NOC_OPERATORS`` and
 ``ALLO_NOC_INGEST_TOKEN``) and are compared in constant time; a feature whose secret is not
 configured answers 503 rather than being open to everyone.
 """
@@ -9,12 +9,13 @@ configured answers 503 rather than being open to everyone.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Header, HTTPException, Request
 from pydantic import SecretStr
 
-from allo.config import Settings
+from allo.config import PersonalSecret, Settings
 from allo.gateway.call import Caller
 
 ANONYMOUS = Caller(user="anonymous", team="public")
@@ -45,19 +46,33 @@ def check_secret(
         raise HTTPException(401, f"missing or wrong {header} header")
 
 
+def personal_holder(
+    presented: str | None, shared: SecretStr | None, personal: Sequence[PersonalSecret]
+) -> tuple[bool, str | None]:
+    """Whether ``presented`` is the ``shared`` secret or one of the ``personal`` ones, and
+    the holder's name when it is personal."""
+    # every secret is compared, so the time taken does not tell which one matched
+    named = [p.name for p in personal if same_secret(presented, p.token)]
+    is_shared = shared is not None and same_secret(presented, shared)
+    return (bool(named) or is_shared, named[0] if named else None)
+
+
 def advisor_name(
     request: Request,
     x_advisor_token: Annotated[str | None, Header()] = None,
     x_advisor_name: Annotated[str | None, Header()] = None,
 ) -> str:
-    """Check the advisor token; the advisor's name (``X-Advisor-Name``, default "conseiller")."""
-    check_secret(
-        x_advisor_token,
-        app_settings(request).advisor_token,
-        setting="ALLO_ADVISOR_TOKEN",
-        header="X-Advisor-Token",
-    )
-    return x_advisor_name or "conseiller"
+    """Check the advisor's secret; their name: the holder of a personal secret
+    (``ALLO_ADVISORS``), else ``X-Advisor-Name`` (default "conseiller") for the shared one."""
+    settings = app_settings(request)
+    if settings.advisor_token is None and not settings.advisors:
+        raise HTTPException(
+            503, "access not configured: set ALLO_ADVISOR_TOKEN or ALLO_ADVISORS on the server"
+        )
+    known, name = personal_holder(x_advisor_token, settings.advisor_token, settings.advisors)
+    if not known:
+        raise HTTPException(401, "missing or wrong X-Advisor-Token header")
+    return name if name is not None else (x_advisor_name or "conseiller")
 
 
 def require_admin(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> None:
@@ -88,15 +103,6 @@ def api_caller(
     raise HTTPException(401, "unknown API key")
 
 
-def _noc_operator(settings: Settings, x_noc_token: str | None) -> tuple[bool, str | None]:
-    """Whether ``x_noc_token`` is an operator's secret, and the operator's name when it is
-    personal (``ALLO_NOC_OPERATORS``) rather than the shared ``ALLO_NOC_TOKEN``."""
-    # every secret is compared, so the time taken does not tell which one matched
-    named = [o.name for o in settings.noc_operators if same_secret(x_noc_token, o.token)]
-    shared = settings.noc_token is not None and same_secret(x_noc_token, settings.noc_token)
-    return (bool(named) or shared, named[0] if named else None)
-
-
 def noc_operator_name(settings: Settings, x_noc_token: str | None) -> str | None:
     """The operator holding ``x_noc_token``: their name for a personal secret, ``None``
     for the shared one; 401 for any other value, 503 when no NOC secret is configured."""
@@ -104,7 +110,7 @@ def noc_operator_name(settings: Settings, x_noc_token: str | None) -> str | None
         raise HTTPException(
             503, "NOC access not configured: set ALLO_NOC_TOKEN or ALLO_NOC_OPERATORS on the server"
         )
-    known, name = _noc_operator(settings, x_noc_token)
+    known, name = personal_holder(x_noc_token, settings.noc_token, settings.noc_operators)
     if not known:
         raise HTTPException(401, "missing or wrong X-NOC-Token header")
     return name
@@ -145,7 +151,7 @@ def noc_source_refusal(
     scheme, _, presented = (authorization or "").partition(" ")
     if ingest is not None and scheme.lower() == "bearer" and same_secret(presented.strip(), ingest):
         return None
-    if _noc_operator(settings, x_noc_token)[0]:
+    if personal_holder(x_noc_token, settings.noc_token, settings.noc_operators)[0]:
         return None
     return HTTPException(
         401, "missing or wrong 'Authorization: Bearer <ingest token>' (or X-NOC-Token) header"

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from allo.assistant.session import Assistant
-from allo.config import Settings
+from allo.config import PersonalSecret, Settings
 from allo.knowledge.service import KnowledgeBase
 from allo.web.app import create_app
 
@@ -151,3 +151,53 @@ def test_openapi_lists_the_endpoints(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/conversations/{conversation_id}/messages" in paths
     assert "/v1/advisor/queue" in paths
+
+
+ANNE = "jeton-personnel-d-anne-conseil"
+BRUNO = "jeton-personnel-de-bruno-conseil"
+
+
+def test_a_personal_advisor_secret_owns_the_conversation_it_took(client: TestClient) -> None:
+    people = [
+        PersonalSecret(token=SecretStr(ANNE), name="anne"),
+        PersonalSecret(token=SecretStr(BRUNO), name="bruno"),
+    ]
+    client.app.state.settings = client.app.state.settings.model_copy(  # type: ignore[attr-defined]
+        update={"advisors": people}
+    )
+    cid, customer = open_one(client)
+    handoff = client.post(
+        f"/v1/conversations/{cid}/messages",
+        json={"message_id": "m1", "seq": 1, "text": "je voudrais parler à un conseiller"},
+        headers=customer,
+    )
+    assert handoff.json()["status"] == "waiting_advisor"
+    anne = {"X-Advisor-Token": ANNE, "X-Advisor-Name": "bruno"}  # the typed name is ignored
+    taken = client.post(f"/v1/advisor/conversations/{cid}/take", headers=anne)
+    assert taken.status_code == 200 and taken.json()["advisor"] == "anne"
+    # Bruno cannot write in Anne's conversation, whatever name he types
+    bruno = {"X-Advisor-Token": BRUNO, "X-Advisor-Name": "anne"}
+    intruding = client.post(
+        f"/v1/advisor/conversations/{cid}/messages", headers=bruno, json={"text": "Bonjour"}
+    )
+    assert intruding.status_code == 409
+    # the shared secret with a typed name cannot either (its holder is not "anne" the account)
+    shared = {"X-Advisor-Token": "s3cret", "X-Advisor-Name": "Anne"}
+    assert (
+        client.post(
+            f"/v1/advisor/conversations/{cid}/messages", headers=shared, json={"text": "Bonjour"}
+        ).status_code
+        == 409
+    )
+    said = client.post(
+        f"/v1/advisor/conversations/{cid}/messages", headers=anne, json={"text": "Bonjour !"}
+    )
+    assert said.status_code == 201
+    turns = client.get(f"/v1/conversations/{cid}", headers=customer).json()["turns"]
+    assert [t["text"] for t in turns if t["role"] == "advisor"] == ["Bonjour !"]
+    # with personal secrets only, the old shared one is refused
+    client.app.state.settings = client.app.state.settings.model_copy(  # type: ignore[attr-defined]
+        update={"advisor_token": None}
+    )
+    assert client.get("/v1/advisor/queue", headers=shared).status_code == 401
+    assert client.get("/v1/advisor/queue", headers=anne).status_code == 200

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
+from allo.config import PersonalSecret
 from tests.web.conversations_ws.conftest import (
     ADVISOR,
     ADVISOR_TOKEN,
@@ -68,6 +70,22 @@ def test_refused_when_not_configured(client: TestClient) -> None:
         with pytest.raises(WebSocketDisconnect) as closed:
             receive(ws)
     assert closed.value.code == 1008 and "ALLO_ADVISOR_TOKEN" in closed.value.reason
+
+
+def test_a_personal_secret_signs_in_under_its_holder_s_name(client: TestClient) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    personal = "jeton-personnel-de-chloe-conseil"
+    chloe = PersonalSecret(token=SecretStr(personal), name="chloe")
+    state.settings = state.settings.model_copy(update={"advisors": [chloe]})
+    with client.websocket_connect("/v1/advisor/ws") as ws:
+        ws.send_json({"type": "auth", "advisor_token": personal, "advisor_name": "Anne"})
+        assert receive(ws) == {"type": "ready", "advisor": "chloe"}  # the typed name is ignored
+    state.settings = state.settings.model_copy(update={"advisor_token": None})
+    with client.websocket_connect("/v1/advisor/ws") as ws:  # the shared secret is gone
+        ws.send_json({"type": "auth", "advisor_token": ADVISOR_TOKEN})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            receive(ws)
+    assert closed.value.code == 1008 and personal not in closed.value.reason
 
 
 def test_live_queue_and_taken_conversation(client: TestClient, customer_socket: Any) -> None:

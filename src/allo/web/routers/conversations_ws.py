@@ -40,7 +40,7 @@ from allo.assistant.session import Assistant
 from allo.assistant.store import Conversation, Turn
 from allo.config import Settings
 from allo.errors import AlloError, NotFoundError
-from allo.web.auth import same_secret
+from allo.web.auth import personal_holder
 from allo.web.live import ADVISORS, RESYNC, LiveHub, Subscription, announce, conversation_topic
 from allo.web.live import hub_of as _hub_of
 from allo.web.routers.conversations import QueueItemOut, TurnOut, assistant_for
@@ -563,13 +563,17 @@ async def advisor_socket(websocket: WebSocket) -> None:
     auth = await first_frame(channel, limit, AdvisorAuthFrame, _ADVISOR_AUTH)
     if not isinstance(auth, AdvisorAuthFrame):
         return
-    if settings.advisor_token is None:
-        await channel.close(POLICY_VIOLATION, "access not configured: set ALLO_ADVISOR_TOKEN")
+    if settings.advisor_token is None and not settings.advisors:
+        await channel.close(
+            POLICY_VIOLATION, "access not configured: set ALLO_ADVISOR_TOKEN or ALLO_ADVISORS"
+        )
         return
-    if not same_secret(auth.advisor_token, settings.advisor_token):
+    known, personal = personal_holder(auth.advisor_token, settings.advisor_token, settings.advisors)
+    if not known:
         await channel.close(POLICY_VIOLATION, "wrong advisor token")
         return
-    name = advisor_display_name(auth.advisor_name)
+    # a personal secret's holder is who they are; a typed name only with the shared secret
+    name = personal if personal is not None else advisor_display_name(auth.advisor_name)
     if name is None:
         await channel.close(POLICY_VIOLATION, "advisor_name must be 1 to 128 printable characters")
         return
