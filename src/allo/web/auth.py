@@ -57,6 +57,24 @@ def personal_holder(
     return (bool(named) or is_shared, named[0] if named else None)
 
 
+def holder_of(
+    presented: str | None,
+    shared: SecretStr | None,
+    personal: Sequence[PersonalSecret],
+    *,
+    setting: str,
+    header: str,
+) -> str | None:
+    """Who holds ``presented``: the name of a personal secret, ``None`` for the shared one;
+    503 when neither kind is configured, 401 when it matches none."""
+    if shared is None and not personal:
+        raise HTTPException(503, f"access not configured: set {setting} on the server")
+    known, name = personal_holder(presented, shared, personal)
+    if not known:
+        raise HTTPException(401, f"missing or wrong {header} header")
+    return name
+
+
 def advisor_name(
     request: Request,
     x_advisor_token: Annotated[str | None, Header()] = None,
@@ -65,13 +83,13 @@ def advisor_name(
     """Check the advisor's secret; their name: the holder of a personal secret
     (``ALLO_ADVISORS``), else ``X-Advisor-Name`` (default "conseiller") for the shared one."""
     settings = app_settings(request)
-    if settings.advisor_token is None and not settings.advisors:
-        raise HTTPException(
-            503, "access not configured: set ALLO_ADVISOR_TOKEN or ALLO_ADVISORS on the server"
-        )
-    known, name = personal_holder(x_advisor_token, settings.advisor_token, settings.advisors)
-    if not known:
-        raise HTTPException(401, "missing or wrong X-Advisor-Token header")
+    name = holder_of(
+        x_advisor_token,
+        settings.advisor_token,
+        settings.advisors,
+        setting="ALLO_ADVISOR_TOKEN or ALLO_ADVISORS",
+        header="X-Advisor-Token",
+    )
     return name if name is not None else (x_advisor_name or "conseiller")
 
 
@@ -106,14 +124,13 @@ def api_caller(
 def noc_operator_name(settings: Settings, x_noc_token: str | None) -> str | None:
     """The operator holding ``x_noc_token``: their name for a personal secret, ``None``
     for the shared one; 401 for any other value, 503 when no NOC secret is configured."""
-    if settings.noc_token is None and not settings.noc_operators:
-        raise HTTPException(
-            503, "NOC access not configured: set ALLO_NOC_TOKEN or ALLO_NOC_OPERATORS on the server"
-        )
-    known, name = personal_holder(x_noc_token, settings.noc_token, settings.noc_operators)
-    if not known:
-        raise HTTPException(401, "missing or wrong X-NOC-Token header")
-    return name
+    return holder_of(
+        x_noc_token,
+        settings.noc_token,
+        settings.noc_operators,
+        setting="ALLO_NOC_TOKEN or ALLO_NOC_OPERATORS",
+        header="X-NOC-Token",
+    )
 
 
 def require_noc_operator(
