@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_selection_by_heldout_likelihood_and_model_kept() -> None:
     graph = learner.learn(alarms)
     assert len(learner.selection) == 4  # two kernels times two penalties, all scored
     best = max(learner.selection, key=lambda item: item[2])
-    assert graph.parameters["decay_seconds"] == best[0] == 60.0  # the simulated delays
+    assert (graph.parameters["decay_seconds"],) == best[0] == (60.0,)  # the simulated delays
     assert graph.has_model and graph.background.keys() == {"A", "B", "C", "D"}
     ab = next(e for e in graph.edges if (e.cause, e.effect) == ("A", "B"))
     assert 0.5 < ab.excitation < 1.1  # 0.8 B per A in the simulation
@@ -100,3 +101,63 @@ def test_edge_scores() -> None:
     scores = edge_scores(predicted, truth)
     assert scores["precision"] == 0.5 and scores["recall"] == round(1 / 3, 4)
     assert scores["f1"] == 0.4
+
+
+def two_speed(seed: int = 5, devices: int = 20, span: float = 200_000.0) -> list[Alarm]:
+    """A -> B within a second or two half the time, after about ten minutes otherwise."""
+    rng = np.random.default_rng(seed)
+    events: list[tuple[float, str, str]] = []
+    for device in range(devices):
+        name = str(device)
+        for t in rng.uniform(0, span, rng.poisson(span / 2000)):
+            events.append((float(t), "A", name))
+            if rng.random() < 0.8:
+                delay = rng.exponential(1.0) if rng.random() < 0.5 else rng.exponential(600.0)
+                events.append((float(t) + delay, "B", name))
+        events.extend((float(t), "N", name) for t in rng.uniform(0, span, rng.poisson(80)))
+    events.sort()
+    return [Alarm(f"e{i}", d, k, round(t), row=i) for i, (t, k, d) in enumerate(events)]
+
+
+def test_kernel_features_interleave_the_time_constants() -> None:
+    from allo.noc import causal_fit as fit
+    from allo.noc.causal import _events
+
+    events, _ = _events(simulate(seed=2, devices=3, span=20_000.0), None)
+    one = fit.features(events, 60.0, 360.0, True)
+    assert np.array_equal(fit.kernel_features(events, ((60.0, 360.0),), True), one)
+    both = fit.kernel_features(events, ((5.0, 30.0), (60.0, 360.0)), True)
+    short = fit.features(events, 5.0, 30.0, True)
+    assert both.shape == (len(events.times), 2 * events.n_types)
+    assert np.array_equal(both[:, 0::2], short) and np.array_equal(both[:, 1::2], one)
+    comp = fit.kernel_compensator(events, ((5.0, 30.0), (60.0, 360.0)), 0.0, 20_000.0)
+    assert comp[1::2] == pytest.approx(fit.compensator(events, 60.0, 360.0, 0.0, 20_000.0))
+    assert (comp[0::2] < comp[1::2]).all()  # a shorter kernel holds less mass per alarm
+
+
+def test_held_out_selection_prefers_two_time_constants_for_two_speeds(tmp_path: Path) -> None:
+    alarms = two_speed()
+    config = HawkesConfig(decay_candidates=(3.0, 600.0), scale_candidates=((3.0, 600.0),))
+    learner = HawkesLearner(config)
+    graph = learner.learn(alarms)
+    scores = {decays: score for decays, _, score in learner.selection}
+    assert scores[(3.0, 600.0)] > max(scores[(3.0,)], scores[(600.0,)])
+    assert graph.decays == (3.0, 600.0) and graph.parameters["kernel_scales"] == 2
+    ab = next(e for e in graph.excitations if (e.cause, e.effect) == ("A", "B"))
+    assert len(ab.alphas) == 2  # one height per time constant (no topology: one hop)
+    assert ab.alphas[0] > 10 * ab.alphas[1]  # the fast half rises far higher
+    assert 0.5 < ab.excitation < 1.1  # 0.8 B per A in all
+    assert not any("N" in (e.cause, e.effect) for e in graph.edges)
+    graph.save(tmp_path / "g.json")
+    raw = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    # an engine that predates multi-scale kernels finds no heights where it looks for them
+    assert not any("alphas" in e for e in raw["excitations"] + raw["edges"])
+    assert "self_excitation" not in raw and raw["self_kernel_heights"]["B"]
+    again = CausalGraph.load(tmp_path / "g.json")
+    assert again.decays == graph.decays
+    assert again.self_excitation == {
+        t: tuple(float(f"{a:.6g}") for a in v) for t, v in graph.self_excitation.items()
+    }
+    assert [e.alphas for e in again.excitations] == [
+        tuple(float(f"{a:.6g}") for a in e.alphas) for e in graph.excitations
+    ]

@@ -108,3 +108,13 @@ def test_both_graph_searches_recover_the_simulated_chain() -> None:
 def test_unknown_search_is_a_clear_error() -> None:
     with pytest.raises(InvalidInputError, match="unknown causal search 'bogus'"):
         HawkesLearner(HawkesConfig(search="bogus", select=False)).learn(simulate(devices=2))
+
+
+def test_rejects_a_kernel_without_a_positive_time_constant() -> None:
+    for config in (
+        HawkesConfig(scales=(0.0, 60.0), select=False),
+        HawkesConfig(scale_candidates=((1.0, -5.0),)),
+        HawkesConfig(decay_seconds=-1.0, select=False),
+    ):
+        with pytest.raises(InvalidInputError, match="time constants"):
+            HawkesLearner(config).learn(simulate(devices=2))

@@ -14,6 +14,13 @@ kept edges acyclic strongest first instead.
 The graph keeps the fitted model (background rate of each type, excitation per hop of
 each edge and of each type by itself, the kernel's time constant) so that the correlation
 stage can ask, for one alarm, how probable it is that a given earlier alarm triggered it.
+
+The kernel is one exponential by default. ``HawkesConfig.scale_candidates`` adds kernels
+made of several exponentials (one height per cause, hop and time constant) to the
+held-out selection: they fit the PCIC sets far better (docs/noc.md) but fold more
+near-simultaneous alarms, which costs root recall, so they are not the default. Such a
+graph lists its time constants in ``CausalGraph.decays`` and is weighed by
+:class:`allo.noc.causal_kernel.ScaledPosterior`.
 Only numpy is needed and nothing is downloaded.
 """
 
@@ -59,6 +66,10 @@ class CausalGraph:
     # every excitation the fitted model kept, 2-cycles included (``edges`` is its acyclic
     # summary, the causal graph proper); the correlation stage weighs alarms with these
     excitations: tuple[CausalEdge, ...] = ()
+    # time constants of a kernel that is a sum of exponentials (empty: one exponential,
+    # ``parameters["decay_seconds"]``); with K of them an edge's ``alphas`` hold
+    # ``K * hops`` heights, ``alphas[k * hops + hop]`` (``parameters["kernel_scales"]``)
+    decays: tuple[float, ...] = ()
 
     @property
     def has_model(self) -> bool:
@@ -92,20 +103,27 @@ class CausalGraph:
         return cls(names, edges, method="matrix")
 
     def to_json(self) -> dict[str, object]:
+        """The graph as JSON. A multi-scale kernel's heights go under ``kernel_heights``
+        (and the self-excitation's under ``self_kernel_heights``), not ``alphas``: an engine
+        that predates them finds no heights, so it falls back to the edges alone instead
+        of misreading ``K * hops`` heights as ``hops`` of them."""
+        scaled = len(self.decays) > 1
+        heights = "kernel_heights" if scaled else "alphas"
         return {
-            **self._edges_json("edges", self.edges),
+            **self._edges_json("edges", self.edges, heights),
             "method": self.method,
             "parameters": self.parameters,
             "types": list(self.types),
             "background": {t: float(f"{v:.6g}") for t, v in self.background.items()},
-            "self_excitation": {
+            "self_kernel_heights" if scaled else "self_excitation": {
                 t: [float(f"{a:.6g}") for a in v] for t, v in self.self_excitation.items()
             },
-            **self._edges_json("excitations", self.excitations),
+            **self._edges_json("excitations", self.excitations, heights),
+            **({"decays": list(self.decays)} if self.decays else {}),
         }
 
     @staticmethod
-    def _edges_json(key: str, edges: Sequence[CausalEdge]) -> dict[str, object]:
+    def _edges_json(key: str, edges: Sequence[CausalEdge], heights: str) -> dict[str, object]:
         return {
             key: [
                 {
@@ -113,7 +131,7 @@ class CausalGraph:
                     "effect": e.effect,
                     "strength": round(e.strength, 3),
                     "excitation": round(e.excitation, 5),
-                    "alphas": [float(f"{a:.6g}") for a in e.alphas],
+                    heights: [float(f"{a:.6g}") for a in e.alphas],
                 }
                 for e in edges
             ]
@@ -143,7 +161,7 @@ class CausalGraph:
                         str(e["effect"]),
                         float(e.get("strength", 1.0)),
                         float(e.get("excitation", 0.0)),
-                        tuple(float(a) for a in e.get("alphas", ())),
+                        tuple(float(a) for a in e.get("alphas") or e.get("kernel_heights", ())),
                     )
                     for e in data.get(key, [])
                 )
@@ -158,9 +176,12 @@ class CausalGraph:
                 {str(t): float(v) for t, v in data.get("background", {}).items()},
                 {
                     str(t): tuple(float(a) for a in v)
-                    for t, v in data.get("self_excitation", {}).items()
+                    for t, v in (
+                        data.get("self_excitation") or data.get("self_kernel_heights", {})
+                    ).items()
                 },
                 edges("excitations"),
+                tuple(float(d) for d in data.get("decays", [])),
             )
         except (ValueError, KeyError, TypeError, OSError) as exc:
             raise CorruptFileError(f"cannot read causal graph {path}: {exc}") from exc
@@ -182,17 +203,47 @@ class HawkesConfig:
 
     decay_seconds: float = 300.0  # kernel time constant (1 / beta)
     window_seconds: float = 1800.0  # kernel truncation, about 6 time constants
+    # a kernel that is a sum of exponentials with these time constants (each truncated at
+    # 6 of them), one height per (cause, hop, time constant); empty: one exponential
+    scales: tuple[float, ...] = ()
     penalty: float = 1.0  # BIC multiplier: keep a cause if it gains > penalty*log(n)/2 per param
     iterations: int = 150
     refit_iterations: int = 40
     simultaneous: bool = True  # alarms of the same second may excite each other
+    # ... counting this much (1/2, the chance that one came first when both times were
+    # rounded down, has the lower held-out likelihood on both PCIC sets: docs/noc.md)
+    same_second_weight: float = 1.0
     # graph search: hybrid (pairwise links oriented by a DAG hill-climb), dag (the
     # hill-climb alone, as THP), or a per-type parent search: pairwise, forward, conditional
     search: str = "hybrid"
     select: bool = True  # choose decay and penalty among the candidates by held-out fit
     decay_candidates: tuple[float, ...] = (100.0, 300.0, 1000.0, 3000.0)
+    # sums of exponentials also scored by the held-out selection (empty: none)
+    scale_candidates: tuple[tuple[float, ...], ...] = ()
     penalty_candidates: tuple[float, ...] = (1.0, 2.0)
     train_share: float = 0.7  # held-out fit: train on this first share of the time span
+
+    def kernel(self) -> tuple[tuple[float, float], ...]:
+        """(time constant, truncation) of each exponential of the kernel."""
+        if self.scales:
+            return tuple((d, 6 * d) for d in self.scales)
+        return ((self.decay_seconds, self.window_seconds),)
+
+    def same_second(self) -> tuple[bool, float]:
+        """Whether same-second alarms excite each other, and with what weight."""
+        return self.simultaneous, self.same_second_weight
+
+    def candidates(self) -> list[HawkesConfig]:
+        """The kernels the held-out selection scores (before the penalties)."""
+        single = [
+            replace(self, decay_seconds=d, window_seconds=6 * d, scales=())
+            for d in self.decay_candidates
+        ]
+        ladders = [
+            replace(self, decay_seconds=max(s), window_seconds=6 * max(s), scales=tuple(s))
+            for s in self.scale_candidates
+        ]
+        return single + ladders
 
 
 class HawkesLearner:
@@ -201,7 +252,8 @@ class HawkesLearner:
     def __init__(self, config: HawkesConfig | None = None) -> None:
         self.config = config or HawkesConfig()
         self.seconds = 0.0
-        self.selection: list[tuple[float, float, float]] = []  # (decay, penalty, nats/alarm)
+        # (time constants of the kernel, penalty, held-out nats per alarm) of every candidate
+        self.selection: list[tuple[tuple[float, ...], float, float]] = []
 
     def learn(self, alarms: Sequence[Alarm], topology: Topology | None = None) -> CausalGraph:
         """Fit on ``alarms`` (any order); ``topology`` adds the adjacent-device kernel.
@@ -216,22 +268,28 @@ class HawkesLearner:
         if cfg.search not in GRAPH_SEARCHES + fit.SEARCHES:
             known = ", ".join(GRAPH_SEARCHES + fit.SEARCHES)
             raise InvalidInputError(f"unknown causal search {cfg.search!r}: use one of {known}")
+        kernels = [cfg.kernel(), *(c.kernel() for c in cfg.candidates() if cfg.select)]
+        if any(d <= 0 or w <= 0 for kernel in kernels for d, w in kernel):
+            raise InvalidInputError(
+                "kernel time constants and windows must be > 0 seconds: check "
+                "decay_seconds, window_seconds, scales and their candidates"
+            )
         self.selection = []
         kept: np.ndarray | None = None  # the best candidate's features, reused by the final fit
         if cfg.select and len(events.times):
-            for decay in cfg.decay_candidates:
-                trial = replace(cfg, decay_seconds=decay, window_seconds=6 * decay)
-                x = fit.features(events, decay, trial.window_seconds, trial.simultaneous)
+            best: tuple[float, HawkesConfig] | None = None
+            for candidate in cfg.candidates():
+                x = fit.kernel_features(events, candidate.kernel(), *candidate.same_second())
                 for penalty in cfg.penalty_candidates:
-                    trial = replace(trial, penalty=penalty)
+                    trial = replace(candidate, penalty=penalty)
                     score = _heldout(events, trial, x, cfg.train_share)
-                    if all(score > item[2] for item in self.selection):
-                        kept = x
-                    self.selection.append((decay, penalty, score))
-            decay, penalty, _ = max(self.selection, key=lambda item: item[2])
-            cfg = replace(cfg, decay_seconds=decay, window_seconds=6 * decay, penalty=penalty)
+                    if best is None or score > best[0]:
+                        best, kept = (score, trial), x
+                    self.selection.append((_decays(trial), penalty, score))
+            assert best is not None
+            cfg = best[1]
         if kept is None:
-            kept = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
+            kept = fit.kernel_features(events, cfg.kernel(), *cfg.same_second())
         x = kept
         if cfg.search in GRAPH_SEARCHES and len(events.times):
             fits, dag = _search_events(events, cfg, x)
@@ -248,8 +306,17 @@ class HawkesLearner:
         if len(events.times) == 0:
             return 0.0
         cfg = self.config
-        x = fit.features(events, cfg.decay_seconds, cfg.window_seconds, cfg.simultaneous)
+        x = fit.kernel_features(events, cfg.kernel(), *cfg.same_second())
         return _heldout(events, cfg, x, cfg.train_share)
+
+
+def _decays(cfg: HawkesConfig) -> tuple[float, ...]:
+    return tuple(d for d, _ in cfg.kernel())
+
+
+def _width(events: Events, cfg: HawkesConfig) -> int:
+    """Feature columns per cause type: one per hop and time constant."""
+    return events.hops * len(cfg.kernel())
 
 
 def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> float:
@@ -258,7 +325,7 @@ def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> 
     cut = first + share * (last - first)
     fits = _fit_events(events, cfg, x, end=cut)
     test = events.times > cut
-    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, cut, last)
+    comp = fit.kernel_compensator(events, cfg.kernel(), cut, last)
     exposure = max(last - cut, 1.0) * events.n_devices
     seen = events.times <= cut
     rates = np.bincount(events.kinds[seen], minlength=events.n_types) / (
@@ -274,7 +341,7 @@ def _fit_events(
     """The model of every effect type with enough alarms, fitted on times ``<= end``."""
     start = float(events.times[0])
     stop = float(events.times[-1]) if end is None else end
-    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, start, stop)
+    comp = fit.kernel_compensator(events, cfg.kernel(), start, stop)
     exposure = max(stop - start, 1.0) * events.n_devices
     inside = events.times <= stop
     fits: dict[int, fit.EffectFit] = {}
@@ -288,7 +355,7 @@ def _fit_events(
             exposure,
             effect,
             events.n_types,
-            events.hops,
+            _width(events, cfg),
             # a whole-graph search is scored, for the held-out selection, by the pairwise
             # model it starts from (the same links, without the orientation)
             search=cfg.search if cfg.search in fit.SEARCHES else "pairwise",
@@ -300,16 +367,20 @@ def _fit_events(
 
 
 def _search_events(
-    events: Events, cfg: HawkesConfig, x: np.ndarray
+    events: Events, cfg: HawkesConfig, x: np.ndarray, end: float | None = None
 ) -> tuple[dict[int, fit.EffectFit], np.ndarray]:
     """The whole-graph search, then each effect's model refitted with every type linked
-    to it (either direction: the correlation stage weighs alarms with the fitted model)."""
-    start, stop = float(events.times[0]), float(events.times[-1])
-    comp = fit.compensator(events, cfg.decay_seconds, cfg.window_seconds, start, stop)
+    to it (either direction: the correlation stage weighs alarms with the fitted model),
+    on the alarms raised up to ``end`` (all by default: the held-out score of the final
+    model fits it on the first part of the span)."""
+    start = float(events.times[0])
+    stop = float(events.times[-1]) if end is None else end
+    comp = fit.kernel_compensator(events, cfg.kernel(), start, stop)
     exposure = max(stop - start, 1.0) * events.n_devices
-    n, hops = events.n_types, events.hops
+    n, hops = events.n_types, _width(events, cfg)
+    inside = events.times <= stop
     scores = FamilyScores(
-        {e: x[events.kinds == e] for e in range(n)},
+        {e: x[inside & (events.kinds == e)] for e in range(n)},
         comp,
         exposure,
         n,
@@ -346,18 +417,20 @@ def _graph(
     dag: np.ndarray | None = None,
 ) -> CausalGraph:
     """The graph of ``fits``: ``dag``'s edges, or the fits' parents made acyclic."""
-    n, hops = events.n_types, events.hops
+    n, hops = events.n_types, _width(events, cfg)
     strengths = np.zeros((n, n))
     alphas = np.zeros((n, n, hops))
     for effect, model in fits.items():
         alphas[:, effect, :] = model.alpha.reshape(n, hops)
         for cause, strength in model.parents.items():
             strengths[cause, effect] = strength
+    # the expected effect alarms one cause alarm triggers, per kernel height
+    mass = np.repeat([d for d, _ in cfg.kernel()], events.hops)
     if dag is None:
-        edges = _acyclic(strengths, alphas, types, cfg.decay_seconds)
+        edges = _acyclic(strengths, alphas, types, mass)
     else:
         edges = [
-            _edge(types, c, e, strengths, alphas, cfg.decay_seconds)
+            _edge(types, c, e, strengths, alphas, mass)
             for c, e in sorted(zip(*np.nonzero(dag), strict=True), key=lambda p: -strengths[p])
         ]
     return CausalGraph(
@@ -368,17 +441,24 @@ def _graph(
             "decay_seconds": cfg.decay_seconds,
             "window_seconds": cfg.window_seconds,
             "penalty": cfg.penalty,
-            "hops": float(hops - 1),
+            "hops": float(events.hops - 1),
+            "kernel_scales": float(len(cfg.kernel())),
             "simultaneous": float(cfg.simultaneous),
+            **(
+                {"same_second_weight": cfg.same_second_weight}
+                if cfg.same_second_weight != 1
+                else {}
+            ),
             # a same-second 2-cycle folds one way only (allo.noc.stages.correlate)
             "ordered_same_second": 1.0,
         },
         background={types[e]: m.mu for e, m in fits.items()},
         self_excitation={types[e]: tuple(float(a) for a in alphas[e, e]) for e in fits},
         excitations=tuple(
-            _edge(types, cause, effect, strengths, alphas, cfg.decay_seconds)
+            _edge(types, cause, effect, strengths, alphas, mass)
             for cause, effect in zip(*np.nonzero(strengths), strict=True)
         ),
+        decays=tuple(cfg.scales),
     )
 
 
@@ -405,7 +485,7 @@ def _events(alarms: Sequence[Alarm], topology: Topology | None) -> tuple[Events,
 
 
 def _acyclic(
-    strengths: np.ndarray, alphas: np.ndarray, types: list[str], decay: float
+    strengths: np.ndarray, alphas: np.ndarray, types: list[str], mass: np.ndarray
 ) -> list[CausalEdge]:
     """Keep the strongest edges that leave the graph acyclic (a 2-cycle keeps its stronger)."""
     n = len(types)
@@ -415,7 +495,7 @@ def _acyclic(
     for cause, effect in pairs:
         if reach[effect, cause]:
             continue
-        kept.append(_edge(types, cause, effect, strengths, alphas, decay))
+        kept.append(_edge(types, cause, effect, strengths, alphas, mass))
         reach |= np.outer(reach[:, cause], reach[effect, :])
     return kept
 
@@ -426,12 +506,12 @@ def _edge(
     effect: int,
     strengths: np.ndarray,
     alphas: np.ndarray,
-    decay: float,
+    mass: np.ndarray,
 ) -> CausalEdge:
     return CausalEdge(
         types[cause],
         types[effect],
         float(strengths[cause, effect]),
-        float(alphas[cause, effect].sum() * decay),
+        float(alphas[cause, effect] @ mass),
         tuple(float(a) for a in alphas[cause, effect]),
     )
