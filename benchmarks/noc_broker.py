@@ -19,6 +19,11 @@ its own SQLite file unless ``--shared-database``) ingest them. Figures:
   longest pause), ``checkpoints`` (the background WAL checkpointer), ``slow_batches``
   (ingests over 50 ms, with the GC time inside them); ``--checkpoint inline --gc
   default`` runs the consumers as before the tail fixes, for a comparison;
+- ``stream_tail``: where the alarms over 50 ms were, from each consumer's per-second
+  ``timeline`` (also in ``stream_consumers``: per second, its batches, their largest,
+  the longest ingest, how old a batch's oldest entry was when read, GC and checkpoint
+  time): per consumer, the share in the first 5 seconds and in seconds with a writer
+  checkpoint, and the worst seconds (``t``: seconds since the first XADD);
 - ``stream_per_partition``: the load each region got (regions balanced by device count,
   or by alarms with ``--balance-by-alarms``); ``partition_cut_share``: the share of
   topology links whose ends are in different regions.
@@ -82,6 +87,10 @@ def copies(path: Path, repeat: int) -> list[Alarm]:
             for a in base
         )
     return out
+
+
+#: what the benchmark keeps of each consumer's JSON summary, besides its latency
+CONSUMER_FIGURES = ("timings", "gc", "checkpoints", "batches", "slow_batches", "timeline")
 
 
 def _wait_for_consumers(client: Any, keys: StreamKeys, partitions: int, seconds: float) -> None:
@@ -210,15 +219,48 @@ def measure(
         "stream_seconds": round(seconds, 2),
         "stream_per_partition": report.per_partition,
         "stream_batches": sum(s["batches"] for s in summaries),
+        # the consumers' CPU per alarm (whole processes): what pacing and batch size change
+        "stream_consumer_cpu_us_per_alarm": round(
+            sum(float(s.get("cpu_seconds") or 0.0) for s in summaries) / len(alarms) * 1e6, 1
+        ),
         "stream_shared_database": shared_database,
         "stream_balanced_by_alarms": balance_by_alarms,
         "stream_consumers": [
-            {key: s.get(key) for key in ("timings", "gc", "checkpoints", "batches", "slow_batches")}
+            {
+                "latency": {k: v for k, v in s["latency"].items() if k != "buckets"},
+                "cpu_seconds": s.get("cpu_seconds"),
+                **{key: s.get(key) for key in CONSUMER_FIGURES},
+            }
             for s in summaries
         ],
+        "stream_tail": tail(summaries, report.first_sent),
         "partition_cut_share": (
             round(split.quality(topology).cut_share, 4) if topology is not None else None
         ),
+    }
+
+
+def tail(summaries: list[dict[str, Any]], start: float, top: int = 8) -> dict[str, object]:
+    """Where the alarms over 50 ms were, from the consumers' timelines: per consumer, in
+    the first 5 seconds, in seconds where the writer checkpointed inline, and the ``top``
+    worst seconds (``t``: seconds since the first XADD) with what happened in them."""
+    slow = [sum(int(s["over_50_ms"]) for s in c.get("timeline") or []) for c in summaries]
+    rows = [
+        {"consumer": index, "t": int(second["second"]) - int(start), **second}
+        for index, summary in enumerate(summaries)
+        for second in summary.get("timeline") or []
+    ]
+    total = sum(slow) or 1
+    early = sum(int(r["over_50_ms"]) for r in rows if int(r["t"]) < 5)
+    inline = sum(int(r["over_50_ms"]) for r in rows if r["inline_checkpoints"])
+    worst = sorted(rows, key=lambda r: -int(r["over_50_ms"]))[:top]
+    for row in worst:
+        row.pop("second")
+    return {
+        "over_50_ms_per_consumer": slow,
+        "share_in_first_5_s": round(early / total, 3),
+        "share_in_inline_checkpoint_seconds": round(inline / total, 3),
+        "worst_seconds": worst,
     }
 
 

@@ -241,8 +241,8 @@ def consume(
         str,
         typer.Option(
             "--gc",
-            help="'quiet': gc.freeze() after warm-up and 10x rarer full collections; "
-            "'default': Python's settings.",
+            help="'quiet': the engine's state frozen out of the garbage collector "
+            "(gc.freeze() after warm-up and after every batch); 'default': Python's settings.",
         ),
     ] = "quiet",
     latency_histogram: Annotated[

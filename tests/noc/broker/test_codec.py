@@ -91,3 +91,42 @@ def test_histogram_percentiles_are_exact_to_the_bucket_and_merge(
         found = merged.percentile(share)
         assert found is not None
         assert exact - 0.01 <= found <= exact + BUCKET_MS + 0.01
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"severity": ["major"]},
+        {"severity": 3},
+        {"row": True},
+        {"raised_at": True},
+        {"cleared_at": "later"},
+        {"id": " padded "},
+        {"device": ""},
+        {"attributes": {"site": 1}},
+        {"attributes": ["site"]},
+    ],
+)
+def test_the_publishers_shape_with_odd_values_gets_the_general_checks(
+    odd: dict[str, object],
+) -> None:
+    """The fast path takes only exact types; anything else goes through the general field
+    mapping, which accepts it (normalised) or says why not: never a crash."""
+    body = {
+        "id": "a1",
+        "device": "olt-1",
+        "alarm_type": "LOS",
+        "raised_at": 1000.0,
+        "cleared_at": None,
+        "severity": "major",
+        "row": 3,
+        **odd,
+    }
+    try:
+        alarm = decode_alarm({b"alarm": json.dumps(body).encode()}, "x")
+    except MalformedEntry as exc:
+        assert str(exc)
+        return
+    assert alarm.device and alarm.alarm_type == "LOS"
+    assert isinstance(alarm.row, int) and not isinstance(alarm.row, bool)
+    assert alarm.id == str(body["id"]).strip() or alarm.id == "x"

@@ -55,24 +55,40 @@ def test_the_background_checkpointer_keeps_the_wal_small(tmp_path: Path) -> None
     alone, helped = tmp_path / "alone.db", tmp_path / "helped.db"
     without = wal_database(alone)
     write(without, 40)
-    with_thread = wal_database(helped)
-    checkpointer = BackgroundCheckpointer(str(helped), interval=0.005)
-    checkpointer.start()
-    try:
-        seen = wait_for_pass(checkpointer, 0)
-        for _ in range(40):  # a batch, then a pass of the thread (whatever the load)
-            write(with_thread, 1)
-            seen = wait_for_pass(checkpointer, seen)
-    finally:
-        checkpointer.stop()
+    with_passes = wal_database(helped)
+    checkpointer = BackgroundCheckpointer(str(helped))
+    other = sqlite3.connect(helped, isolation_level=None)
+    # the thread's passes, each between two batches of the writer (the thread's own timing
+    # would race the writer on a loaded machine; see the busy writer below for the other
+    # order)
+    for _ in range(40):
+        write(with_passes, 1)
+        checkpointer.run_pass(other)
     assert checkpointer.failures == 0 and checkpointer.inline == 0
     # without it the WAL holds every page written (about 2.5 MB); with it the WAL restarts
     # after each pass, so its file never grows past a couple of batches
     assert wal_size(alone) > 2_000_000
     assert wal_size(helped) < wal_size(alone) / 5
-    assert with_thread.execute("SELECT count(*) FROM t").fetchone() == (4000,)
+    assert with_passes.execute("SELECT count(*) FROM t").fetchone() == (4000,)
+    other.close()
     without.close()
-    with_thread.close()
+    with_passes.close()
+
+
+def test_the_thread_checkpoints_while_the_writer_writes(tmp_path: Path) -> None:
+    path = tmp_path / "noc.db"
+    writer = wal_database(path)
+    checkpointer = BackgroundCheckpointer(str(path), interval=0.005)
+    checkpointer.start()
+    try:
+        seen = wait_for_pass(checkpointer, 0)
+        write(writer, 10)
+        assert wait_for_pass(checkpointer, seen) > seen
+    finally:
+        checkpointer.stop()
+    assert checkpointer.failures == 0 and checkpointer.max_wal_seen > 0
+    assert writer.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+    writer.close()
 
 
 def test_the_writer_is_told_to_checkpoint_when_the_thread_falls_behind(tmp_path: Path) -> None:
@@ -181,3 +197,39 @@ def test_an_unknown_checkpoint_mode_is_refused(tmp_path: Path) -> None:
         env={"ALLO_DATA_DIR": str(tmp_path / "data")},
     )
     assert result.exit_code == 2 and "--checkpoint must be one of" in result.output
+
+
+def busy_writer(path: Path, bound: int, *, helped: bool) -> tuple[BackgroundCheckpointer, int]:
+    """40 batches of a writer that is always inside a transaction when a pass ends (its
+    read snapshot taken before the pass, its commit after), as a consumer committing
+    every few milliseconds is; ``helped``: it checkpoints between batches when asked.
+    Returns the checkpointer and the size of the WAL file at the end."""
+    writer = wal_database(path)
+    checkpointer = BackgroundCheckpointer(str(path), max_wal_bytes=bound)
+    other = sqlite3.connect(path, isolation_level=None)
+    for _ in range(40):
+        writer.execute("BEGIN")
+        writer.execute("SELECT count(*) FROM t").fetchall()  # its snapshot: before the pass
+        checkpointer.run_pass(other)  # copies every frame committed so far
+        writer.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 100)
+        writer.execute("COMMIT")
+        if helped and checkpointer.needs_inline():  # as the consumer does after a batch
+            writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            checkpointer.done_inline()
+    assert writer.execute("SELECT count(*) FROM t").fetchone() == (4000,)
+    size = wal_size(path)  # before closing: the last connection checkpoints and removes it
+    writer.close()
+    other.close()
+    return checkpointer, size
+
+
+def test_the_writer_restarts_a_wal_that_a_busy_writer_kept_growing(tmp_path: Path) -> None:
+    bound = 256 * 1024
+    alone, size = busy_writer(tmp_path / "alone.db", bound, helped=False)
+    # every pass copied all it saw, yet the WAL never started over: it holds every page
+    assert alone.restarts == 0 and alone.failures == 0
+    assert size > 2_000_000
+    helped, size = busy_writer(tmp_path / "helped.db", bound, helped=True)
+    # the writer's own pass between two transactions lets the next one start it over
+    assert helped.inline >= 3 and helped.restarts >= 3
+    assert size < 2 * bound

@@ -28,7 +28,8 @@ FIELD = "alarm"
 _CANONICAL = frozenset(
     ("id", "device", "alarm_type", "raised_at", "cleared_at", "severity", "row", "attributes")
 )
-_SEVERITIES = {s.value: s for s in Severity}
+_SEVERITIES: dict[object, Severity] = {s.value: s for s in Severity}
+_decode = json.JSONDecoder().decode
 MAX_ENTRY_BYTES = 64 * 1024
 
 
@@ -72,7 +73,8 @@ def decode_alarm(fields: Mapping[Any, Any] | None, default_id: str) -> Alarm:
     if len(raw) > MAX_ENTRY_BYTES:
         raise MalformedEntry(f"the alarm is {len(raw)} bytes, over {MAX_ENTRY_BYTES}")
     try:
-        data = json.loads(raw)
+        # bytes decoded as UTF-8 here: json.loads would first guess their encoding
+        data = _decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedEntry(f"the {FIELD!r} field is not JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -106,14 +108,18 @@ def decode_alarm(fields: Mapping[Any, Any] | None, default_id: str) -> Alarm:
     return alarm
 
 
-def _text_field(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value and value.strip() == value else None
+def _text_field(value: Any) -> str | None:
+    """A non-empty string without surrounding spaces (what the field mapping accepts as
+    it is), else ``None``."""
+    if type(value) is not str or not value or value[0].isspace() or value[-1].isspace():
+        return None
+    return value
 
 
-def _time_field(data: dict[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _time_field(value: Any) -> float | None:
+    """A finite number (not a boolean) as a float, else ``None``."""
+    kind = type(value)
+    if kind is not float and kind is not int:
         return None
     return float(value) if math.isfinite(value) else None
 
@@ -121,21 +127,28 @@ def _time_field(data: dict[str, Any], key: str) -> float | None:
 def _canonical(data: dict[str, Any]) -> Alarm | None:
     """The publisher's own shape, taken as it is (a consumer would spend most of its
     decoding time in the general field mapping otherwise); ``None`` for anything else,
-    which then goes through :func:`alarm_from_fields` and gets the very same checks."""
+    which then goes through :func:`alarm_from_fields` and gets the very same checks.
+    Every alarm of a stream passes here, so it reads each field once, with exact type
+    tests (``type(x) is ...``: a ``bool`` is not taken for a number)."""
     if not _CANONICAL.issuperset(data):
         return None
-    alarm_id, device = _text_field(data, "id"), _text_field(data, "device")
-    kind, raised = _text_field(data, "alarm_type"), _time_field(data, "raised_at")
+    get = data.get
+    alarm_id, device = _text_field(get("id")), _text_field(get("device"))
+    kind, raised = _text_field(get("alarm_type")), _time_field(get("raised_at"))
     if alarm_id is None or device is None or kind is None or raised is None:
         return None
-    cleared = _time_field(data, "cleared_at")
-    if cleared is None and data.get("cleared_at") is not None:
+    cleared_value = get("cleared_at")
+    cleared = None if cleared_value is None else _time_field(cleared_value)
+    if cleared is None and cleared_value is not None:
         return None
-    severity = _SEVERITIES.get(str(data.get("severity", "indeterminate")))
-    row = data.get("row", -1)
-    attributes = data.get("attributes", {})
-    if severity is None or isinstance(row, bool) or not isinstance(row, int):
+    severity_value = get("severity", "indeterminate")
+    severity = _SEVERITIES.get(severity_value) if type(severity_value) is str else None
+    row = get("row", -1)
+    if severity is None or type(row) is not int:
         return None
-    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+    attributes = get("attributes")
+    if attributes is None:
+        attributes = {}
+    elif type(attributes) is not dict or not all(type(v) is str for v in attributes.values()):
         return None
     return Alarm(alarm_id, device, kind, raised, cleared, severity, attributes, row)

@@ -19,10 +19,11 @@ pending list from the start (``XREADGROUP ... 0``).
 
 Its tail latency (see :mod:`.tuning`): with ``checkpoint="background"`` the store's
 connections never checkpoint the SQLite WAL inside a commit (a thread of the consumer
-does it); with ``gc_mode="quiet"`` the engine's warm state, and every
-``REFREEZE_BATCHES`` batches what survived since, is frozen out of the garbage
-collector's full passes. ``allo noc consume`` uses both; the library defaults leave the
-process as it found it (``inline``, ``default``), since a host process may not want them.
+does it, and the consumer restarts the WAL between two batches when it grows); with
+``gc_mode="quiet"`` the engine's warm state, and after every batch what survived it, is
+frozen out of the garbage collector's passes. ``allo noc consume`` uses both; the
+library defaults leave the process as it found it (``inline``, ``default``), since a host
+process may not want them.
 
 The latency of an alarm is measured from its ``XADD`` (the millisecond in its entry id,
 set by Redis) to the end of the engine commit that contains it; it assumes the broker's
@@ -54,6 +55,7 @@ from allo.noc.broker.streams import (
     partition_mismatch,
     text,
 )
+from allo.noc.broker.timeline import Timeline
 from allo.noc.broker.tuning import (
     REFREEZE_BATCHES,
     BackgroundCheckpointer,
@@ -68,7 +70,7 @@ log = logging.getLogger(__name__)
 
 DEAD_MAXLEN = 100_000
 CHECKPOINT_MODES = ("background", "inline")  # inline: SQLite's own auto-checkpoint
-GC_MODES = ("quiet", "default")  # quiet: gc.freeze() after warm-up, rarer gen-2 passes
+GC_MODES = ("quiet", "default")  # quiet: gc.freeze() after warm-up and every batch
 Entry = tuple[Any, Any]  # (entry id, fields) as redis-py returns them
 
 
@@ -98,6 +100,7 @@ class ConsumerReport:
     batches: int = 0
     broker_outages: int = 0  # times Redis went away and came back (or not)
     first_commit: float | None = None
+    cpu_started: float = field(default_factory=time.process_time)  # reset after warm-up
     last_commit: float | None = None
     dead_reasons: Counter[str] = field(default_factory=Counter)
     dead_examples: list[str] = field(default_factory=list)
@@ -107,6 +110,7 @@ class ConsumerReport:
     gc: GcPauses | None = None
     checkpoints: dict[str, object] | None = None
     slow: list[dict[str, object]] = field(default_factory=list)  # a sample of slow batches
+    timeline: Timeline = field(default_factory=Timeline)
 
     def dead(self, entry_id: str, reason: str) -> None:
         self.dead_letters += 1
@@ -132,12 +136,17 @@ class ConsumerReport:
             "batches": self.batches,
             "broker_outages": self.broker_outages,
             "first_commit": self.first_commit,
+            # CPU seconds of the whole process (engine, decoding, Redis client, threads)
+            # since the report began: robust to a busy machine, unlike latencies
+            "cpu_seconds": round(time.process_time() - self.cpu_started, 3),
             "last_commit": self.last_commit,
             "latency": latency,
             "timings": self.timings.to_json(),
             "gc": None if self.gc is None else self.gc.to_json(),
             "checkpoints": self.checkpoints,
             "slow_batches": self.slow,
+            # every second with --latency-histogram (benchmarks), else the slow ones
+            "timeline": self.timeline.to_json(slow_only=not buckets),
             "warnings": self.warnings,
         }
 
@@ -182,6 +191,7 @@ class PartitionConsumer:
         self.checkpoint_mode = checkpoint
         self.gc_mode = gc_mode
         self._checkpointer: BackgroundCheckpointer | None = None
+        self._read_at = 0.0  # wall-clock time of the last read that returned entries
 
     # -- start -----------------------------------------------------------------------------
 
@@ -211,6 +221,7 @@ class PartitionConsumer:
         if self.gc_mode == "quiet":
             quiet_gc()
         self.report.gc = GcPauses()
+        self.report.cpu_started = time.process_time()  # the work from here, not the warm-up
         self._claim_orphans()
         self.recover()
 
@@ -362,6 +373,7 @@ class PartitionConsumer:
             ) from exc
         if not reply:
             return []
+        self._read_at = self._wall()
         return list(reply[0][1])
 
     def _handle(self, entries: list[Entry]) -> None:
@@ -420,10 +432,14 @@ class PartitionConsumer:
             ) from exc
         self.report.timings.ack.add((time.perf_counter() - ack_started) * 1000.0)
         if self.gc_mode == "quiet" and self.report.batches % REFREEZE_BATCHES == 0:
-            gc.freeze()  # what survived the last batches is the engine's state: see quiet_gc
+            gc.freeze()  # what survived the batch is the engine's state: see quiet_gc
         if self._checkpointer is not None and self._checkpointer.needs_inline():
+            inline_started = time.perf_counter()
             self.engine.store.checkpoint()  # type: ignore[attr-defined]
             self._checkpointer.done_inline()
+            self.report.timeline.inline_checkpoint(
+                self._wall(), (time.perf_counter() - inline_started) * 1000.0
+            )
         if dead:
             log.warning(
                 "partition %s: %d stream entries are not alarms, kept in %s",
@@ -436,7 +452,39 @@ class PartitionConsumer:
         if self.report.first_commit is None:
             self.report.first_commit = committed
         self.report.last_commit = committed
+        latencies: list[float] = []
+        oldest: int | None = None
         for entry_id in ids:
             millis = entry_millis(entry_id)
             if millis is not None:
-                self.report.latency.add(committed * 1000.0 - millis)
+                latencies.append(committed * 1000.0 - millis)
+                oldest = millis if oldest is None else min(oldest, millis)
+        for value in latencies:
+            self.report.latency.add(value)
+        self._record(committed, len(entries), latencies, spent, oldest, gc_before)
+
+    def _record(
+        self,
+        committed: float,
+        entries: int,
+        latencies: list[float],
+        ingest_ms: float,
+        oldest: int | None,
+        gc_before: float,
+    ) -> None:
+        """Put the batch, and the checkpoint passes since the last one, on the timeline."""
+        timeline = self.report.timeline
+        if self._checkpointer is not None:
+            passes = self._checkpointer.passes
+            while passes:
+                wall, milliseconds, wal_bytes = passes.popleft()
+                timeline.checkpoint(wall, milliseconds, wal_bytes)
+        gc_ms = sum(self.report.gc.total_ms) - gc_before if self.report.gc is not None else 0.0
+        timeline.batch(
+            committed,
+            entries=entries,
+            latencies_ms=latencies,
+            ingest_ms=ingest_ms,
+            read_age_ms=0.0 if oldest is None else max(0.0, self._read_at * 1000.0 - oldest),
+            gc_ms=gc_ms,
+        )
