@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 # only the first install on a machine pays the ~6 minute build.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: demo test check lint typecheck install dev clean print-cmake-args
+.PHONY: demo test check lint typecheck install dev native clean print-cmake-args
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,17 +23,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 dev: $(STAMP)
 
+## Compile the NOC engine's hot path with mypyc (needs gcc; pure Python otherwise, with a warning)
+native: $(STAMP)
+	$(BIN)/python tools/build_native.py
+
 ## Install Allo, load the bundled demo knowledge base and serve it on http://127.0.0.1:8000
 demo: install
 	$(BIN)/allo demo --host 127.0.0.1 --port 8000
 
 ## Install the dev dependencies and run the whole test suite
-test: $(STAMP)
+test: native
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -45,4 +49,5 @@ print-cmake-args:
 	@echo "$(CMAKE_ARGS)"
 
 clean:
+	-$(BIN)/python tools/build_native.py --clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -71,7 +71,7 @@ def build_incident(
                 f.detail,
             )
         )
-    devices = tuple(sorted({f.alarm.device for f in flows}))
+    devices = tuple(sorted({f.device for f in flows}))
     evidence = explain(head, flows, members, devices, topology, inside)
     return Incident(
         incident_id, head.alarm, tuple(members), tuple(r.alarm for r in roots), devices, evidence
@@ -116,7 +116,7 @@ def explain(
     if inside is None:
         inside = {id(f) for f in flows}
     edges = Counter(
-        (f.cause.alarm.alarm_type, f.alarm.alarm_type)
+        (f.cause.alarm_type, f.alarm_type)
         for f in flows
         if f.cause is not None and id(f.cause) in inside
     )
@@ -148,7 +148,7 @@ def explain(
                 f"A single device: {alarm.device}.",
             )
         )
-    times = [f.alarm.raised_at for f in flows]
+    times = [f.raised_at for f in flows]
     start = min(times)
     span = max(times) - start
     # counted by value: hashing a str is cheaper than hashing an Enum member

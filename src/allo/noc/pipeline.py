@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from allo.domain.alarms import Alarm, FoldReason, Incident
@@ -30,34 +30,75 @@ if TYPE_CHECKING:
     from allo.noc.topology import Topology
 
 
-@dataclass(slots=True, eq=False)
 class Flow:
     """One alarm on its way through the pipeline, with what the stages found.
 
     ``under`` is the earlier alarm it can be folded under and ``reason`` why (the first
     stage to say so wins); ``cause`` is the alarm the learned graph names as its cause
     (``None`` makes it a probable root of its own).
+
+    ``device``, ``alarm_type``, ``raised_at`` and ``cleared_at`` repeat the alarm's own
+    fields, kept in step by the ``alarm`` setter: the stages read them for every alarm,
+    and compiled (``tools/build_native.py``) they are plain fields of this class, where
+    the alarm's are looked up by name on another class (slower than the interpreter).
     """
 
-    alarm: Alarm
-    reason: FoldReason | None = None
-    under: Flow | None = None
-    detail: str = ""
-    cause: Flow | None = None
-    cause_hops: int = 0
-    cause_strength: float = 0.0
-    issues: list[str] = field(default_factory=list)
-    incident: object | None = None  # set by the grouping stage
+    __slots__ = (
+        "_alarm",
+        "alarm_type",
+        "cause",
+        "cause_hops",
+        "cause_strength",
+        "cleared_at",
+        "detail",
+        "device",
+        "incident",
+        "issues",
+        "raised_at",
+        "reason",
+        "under",
+    )
+
+    def __init__(self, alarm: Alarm) -> None:
+        self._alarm = alarm
+        self.device = alarm.device
+        self.alarm_type = alarm.alarm_type
+        self.raised_at = alarm.raised_at
+        self.cleared_at = alarm.cleared_at
+        self.reason: FoldReason | None = None
+        self.under: Flow | None = None
+        self.detail = ""
+        self.cause: Flow | None = None
+        self.cause_hops = 0
+        self.cause_strength = 0.0
+        self.issues: list[str] = []
+        self.incident: object | None = None  # set by the grouping stage
+
+    @property
+    def alarm(self) -> Alarm:
+        """The alarm, as normalisation left it."""
+        return self._alarm
+
+    @alarm.setter
+    def alarm(self, alarm: Alarm) -> None:
+        self._alarm = alarm
+        self.device = alarm.device
+        self.alarm_type = alarm.alarm_type
+        self.raised_at = alarm.raised_at
+        self.cleared_at = alarm.cleared_at
 
     @property
     def key(self) -> tuple[str, str]:
         """(device, alarm type): what deduplication and flapping compare."""
-        return (self.alarm.device, self.alarm.alarm_type)
+        return (self.device, self.alarm_type)
 
     def fold(self, reason: FoldReason, under: Flow | None, detail: str) -> None:
         """Record a fold reason unless an earlier stage already gave one."""
         if self.reason is None:
             self.reason, self.under, self.detail = reason, under, detail
+
+    def __repr__(self) -> str:
+        return f"Flow(row={self._alarm.row}, reason={self.reason}, detail={self.detail!r})"
 
 
 class Stage(Protocol):

@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from allo.noc.causal import CausalGraph
+from allo.noc.causal_kernel import ScaledPosterior
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.topology import Topology
 
@@ -133,6 +134,12 @@ class CausalCorrelation:
         self.config = config
         self.topology = topology
         self.threshold = threshold
+        # a kernel with several time constants is weighed by its own posterior
+        self._scaled = (
+            ScaledPosterior(graph, topology, config, threshold)
+            if graph is not None and graph.has_model and len(graph.decays) > 1
+            else None
+        )
         self._parents = graph.parents() if graph is not None else {}
         self._alphas: dict[tuple[str, str], tuple[float, ...]] = {}
         self._self: dict[str, tuple[float, ...]] = {}
@@ -243,17 +250,18 @@ class CausalCorrelation:
         return ahead >= behind
 
     def process(self, batch: list[Flow]) -> list[Flow]:
+        if self._scaled is not None:
+            return self._scaled.process(batch)
         if not self._parents:
             return batch
         tracked = self._tracked
         recent = self._recent
         newest = self._newest
         for flow in batch:
-            alarm = flow.alarm
-            kind = alarm.alarm_type
+            kind = flow.alarm_type
             if kind in tracked:
-                moment = alarm.raised_at
-                device = alarm.device
+                moment = flow.raised_at
+                device = flow.device
                 by_type = recent.get(device)
                 if by_type is None:
                     by_type = recent[device] = {}
@@ -269,11 +277,11 @@ class CausalCorrelation:
         if self._background:
             posterior = self._posterior
             for flow in batch:
-                if parents_of.get(flow.alarm.alarm_type):
+                if parents_of.get(flow.alarm_type):
                     posterior(flow)
         else:
             for flow in batch:
-                parents = parents_of.get(flow.alarm.alarm_type)
+                parents = parents_of.get(flow.alarm_type)
                 if parents:
                     self._strongest(flow, parents)
         self._prune()
@@ -285,10 +293,10 @@ class CausalCorrelation:
         return self.topology.ball(device, hops)
 
     def _strongest(self, flow: Flow, parents: dict[str, float]) -> None:
-        moment = flow.alarm.raised_at
+        moment = flow.raised_at
         earliest = moment - self.config.cause_seconds
         best: tuple[float, float] | None = None
-        for device, hops in self._near(flow.alarm.device, self.config.cause_hops).items():
+        for device, hops in self._near(flow.device, self.config.cause_hops).items():
             by_type = self._recent.get(device)
             if by_type is None:
                 continue
@@ -321,9 +329,8 @@ class CausalCorrelation:
         cause. The newest alarm in the cause window is the heaviest (the kernel decreases
         with age); the flow itself, in its own track, is left out. A part that is exactly
         zero is left out of the sums, which does not change them."""
-        alarm = flow.alarm
-        kind = alarm.alarm_type
-        moment = alarm.raised_at
+        kind = flow.alarm_type
+        moment = flow.raised_at
         reach = self._specs[kind]
         parts = [self._background.get(kind, 0.0)]
         nears: list[float] = []
@@ -336,7 +343,7 @@ class CausalCorrelation:
         decay = self._decay
         exp = math.exp
         recent = self._recent
-        device = alarm.device
+        device = flow.device
         ball = self._balls.get(device)
         if ball is None:
             ball = self._near(device, self._model_hops - 1)
@@ -447,7 +454,7 @@ class CausalCorrelation:
         """The excitation of ``flow`` by ``track``: in all, within the cause window, and the
         heaviest alarm there with its weight; one alarm at a time, newest first, for a track
         out of order (``same_second``: an alarm of the same second counts)."""
-        moment = flow.alarm.raised_at
+        moment = flow.raised_at
         window = self._window
         decay = self._decay
         cause_seconds = self.config.cause_seconds

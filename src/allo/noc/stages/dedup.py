@@ -30,14 +30,12 @@ class Deduplicate:
         ids = self._ids
         last = self._last
         for flow in batch:
-            alarm = flow.alarm
-            alarm_id = alarm.id
+            alarm_id = flow.alarm.id
             first = ids.get(alarm_id)
             if first is not None:
+                row = flow.alarm.row
                 self.report.add(
-                    "duplicate_id",
-                    alarm.row,
-                    f"id {alarm_id!r} already seen at row {first.alarm.row}",
+                    "duplicate_id", row, f"id {alarm_id!r} already seen at row {first.alarm.row}"
                 )
                 flow.issues.append("duplicate id")
                 flow.fold(FoldReason.DUPLICATE, first, f"same id as row {first.alarm.row}")
@@ -45,17 +43,17 @@ class Deduplicate:
             ids[alarm_id] = flow
             if len(ids) > _MAX_IDS:
                 ids.popitem(last=False)
-            key = (alarm.device, alarm.alarm_type)
+            key = (flow.device, flow.alarm_type)
             previous = last.get(key)
             last[key] = flow
             if previous is None:
                 continue
-            before = previous.alarm
-            moment = alarm.raised_at
-            gap = moment - before.raised_at
+            moment = flow.raised_at
+            gap = moment - previous.raised_at
             if not gap >= 0:  # raised before the previous one (NaN too): no repeat
                 continue
-            if gap <= window or before.cleared_at is None or before.cleared_at >= moment:
+            cleared = previous.cleared_at
+            if gap <= window or cleared is None or cleared >= moment:
                 head = previous.under if previous.reason is FoldReason.DUPLICATE else previous
                 assert head is not None
                 flow.fold(

@@ -27,13 +27,12 @@ class SuppressFlapping:
         for flow in batch:
             if flow.reason is not None:
                 continue
-            alarm = flow.alarm
-            key = (alarm.device, alarm.alarm_type)
+            key = (flow.device, flow.alarm_type)
             series = raises.get(key)
             if series is None:
                 series = raises[key] = deque()
-            oldest = alarm.raised_at - window
-            while series and series[0].alarm.raised_at < oldest:
+            oldest = flow.raised_at - window
+            while series and series[0].raised_at < oldest:
                 series.popleft()
             series.append(flow)
             if len(series) >= count:

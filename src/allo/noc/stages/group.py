@@ -33,8 +33,8 @@ class _Open:
         self.flows = [head]
         self.roots: list[Flow] = []
         self.keys = {head.key}
-        self.first = self.last = head.alarm.raised_at
-        self.devices = {head.alarm.device}
+        self.first = self.last = head.raised_at
+        self.devices = {head.device}
 
 
 class GroupIntoIncidents:
@@ -58,7 +58,7 @@ class GroupIntoIncidents:
         place = self._place
         for flow in batch:
             place(flow)
-            moment = flow.alarm.raised_at
+            moment = flow.raised_at
             if moment > newest and "raise time far in the future" not in flow.issues:
                 newest = moment
         self._newest = newest
@@ -76,22 +76,21 @@ class GroupIntoIncidents:
     def _place(self, flow: Flow) -> None:
         """Join the best open incident near ``flow`` (see the module docstring) or open one:
         the lowest ``(linked, same root key, hops, first)``, the first met winning a tie."""
-        alarm = flow.alarm
-        moment = alarm.raised_at
+        moment = flow.raised_at
         window = self._window
         under, cause = flow.under, flow.cause
         under_group = under.incident if under is not None else None
         cause_group = cause.incident if cause is not None else None
         is_root = cause is None
-        key = (alarm.device, alarm.alarm_type)
+        key = (flow.device, flow.alarm_type)
         best: _Open | None = None
         best_rank: tuple[int, int, int, float] | None = None
         open_ = self._open
-        ball = self._balls.get(alarm.device)
+        ball = self._balls.get(flow.device)
         if ball is None:
-            ball = self._near(alarm.device, self.config.incident_hops)
+            ball = self._near(flow.device, self.config.incident_hops)
             if len(self._balls) < _BALLS_KEPT:
-                self._balls[alarm.device] = ball
+                self._balls[flow.device] = ball
         for device, hops in ball.items():
             groups = open_.get(device)
             if groups is None:
@@ -113,7 +112,7 @@ class GroupIntoIncidents:
         if best is None:
             self._count += 1
             group = _Open(self._count, flow)
-            open_.setdefault(alarm.device, []).append(group)
+            open_.setdefault(flow.device, []).append(group)
             flow.incident = group
             return
         best.flows.append(flow)
@@ -121,7 +120,7 @@ class GroupIntoIncidents:
             best.first = moment
         if moment > best.last:
             best.last = moment
-        best.devices.add(alarm.device)
+        best.devices.add(flow.device)
         flow.incident = best
         if is_root and key not in best.keys:
             if best.head.cause is not None and self._can_lead(flow, best):
@@ -131,14 +130,14 @@ class GroupIntoIncidents:
                 best.keys.add(key)
 
     def _can_lead(self, flow: Flow, group: _Open) -> bool:
-        near = self._near(flow.alarm.device, self.config.incident_hops)
+        near = self._near(flow.device, self.config.incident_hops)
         return all(device in near for device in group.devices)
 
     def _promote(self, group: _Open, flow: Flow) -> None:
         """``flow`` (a probable root) replaces a head that has a learned cause elsewhere."""
-        self._open[group.head.alarm.device].remove(group)
+        self._open[group.head.device].remove(group)
         group.head = flow
-        self._open.setdefault(flow.alarm.device, []).append(group)
+        self._open.setdefault(flow.device, []).append(group)
         group.keys = {flow.key, *(r.key for r in group.roots)}
         for member in group.flows:  # probable roots that the old head's key was covering
             if member.cause is None and member.key not in group.keys:

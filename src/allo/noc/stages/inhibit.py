@@ -38,13 +38,13 @@ class TopologyInhibition:
         if not self.rules:
             return batch
         for flow in batch:
-            if flow.alarm.alarm_type in self._sources:
+            if flow.alarm_type in self._sources:
                 self._recent.setdefault(flow.key, deque()).append(flow)
         for flow in batch:
             for rule in self.rules:
-                if rule.target_type not in {"*", flow.alarm.alarm_type}:
+                if rule.target_type not in {"*", flow.alarm_type}:
                     continue
-                if rule.source_type == flow.alarm.alarm_type:
+                if rule.source_type == flow.alarm_type:
                     continue
                 source = self._find(flow, rule)
                 if source is not None:
@@ -57,17 +57,13 @@ class TopologyInhibition:
         return batch
 
     def _find(self, flow: Flow, rule: InhibitRule) -> Flow | None:
-        moment = flow.alarm.raised_at
-        near = (
-            self.topology.ball(flow.alarm.device, rule.hops)
-            if self.topology
-            else {flow.alarm.device: 0}
-        )
+        moment = flow.raised_at
+        near = self.topology.ball(flow.device, rule.hops) if self.topology else {flow.device: 0}
         for device in near:
             recent = self._recent.get((device, rule.source_type))
-            while recent and recent[0].alarm.raised_at < moment - 2 * rule.seconds:
+            while recent and recent[0].raised_at < moment - 2 * rule.seconds:
                 recent.popleft()
             for source in reversed(recent or ()):
-                if moment - rule.seconds <= source.alarm.raised_at <= moment:
+                if moment - rule.seconds <= source.raised_at <= moment:
                     return source
         return None

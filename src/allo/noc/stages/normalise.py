@@ -34,48 +34,46 @@ class Normalise:
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         horizon = self.clock.now() + self.config.future_seconds
+        late = self.config.late_seconds
+        topology = self.topology
         for flow in batch:
-            alarm = flow.alarm
-            row = alarm.row
-            if not math.isfinite(alarm.raised_at):
+            raised = flow.raised_at
+            if not math.isfinite(raised):
                 moment = self.watermark if self.watermark is not None else self.clock.now()
-                alarm = replace(alarm, raised_at=moment, cleared_at=None)
+                flow.alarm = replace(flow.alarm, raised_at=moment, cleared_at=None)
                 flow.issues.append("raise time unknown: placed at the newest time seen")
-            if alarm.cleared_at is not None and alarm.cleared_at < alarm.raised_at:
+                raised = moment
+            cleared = flow.cleared_at
+            if cleared is not None and cleared < raised:
                 self.report.add(
                     "clear_before_raise",
-                    row,
-                    f"cleared at {alarm.cleared_at} before raised at {alarm.raised_at}",
+                    flow.alarm.row,
+                    f"cleared at {flow.alarm.cleared_at} before raised at {flow.alarm.raised_at}",
                 )
                 flow.issues.append("cleared before raised: clear ignored")
-                alarm = replace(alarm, cleared_at=None)
-            if alarm.raised_at > horizon:
+                flow.alarm = replace(flow.alarm, cleared_at=None)
+            if raised > horizon:
                 self.report.add(
                     "far_future",
-                    row,
-                    f"raised at {alarm.raised_at}, now is "
-                    f"{horizon - self.config.future_seconds:.0f}",
+                    flow.alarm.row,
+                    f"raised at {flow.alarm.raised_at}, "
+                    f"now is {horizon - self.config.future_seconds:.0f}",
                 )
                 flow.issues.append("raise time far in the future")
             else:
-                if (
-                    self.watermark is not None
-                    and alarm.raised_at < self.watermark - self.config.late_seconds
-                ):
+                watermark = self.watermark
+                if watermark is not None and raised < watermark - late:
                     self.report.add(
                         "out_of_order",
-                        row,
-                        f"raised at {alarm.raised_at} after an alarm raised at {self.watermark}",
+                        flow.alarm.row,
+                        f"raised at {flow.alarm.raised_at} after an alarm raised at {watermark}",
                     )
                     flow.issues.append("arrived out of order")
-                if self.watermark is None or alarm.raised_at > self.watermark:
-                    self.watermark = alarm.raised_at
-            if (
-                self.topology is not None
-                and alarm.device != UNKNOWN_DEVICE
-                and alarm.device not in self.topology
-            ):
-                self.report.add("unknown_device", row, f"device {alarm.device!r} not in topology")
+                if watermark is None or raised > watermark:
+                    self.watermark = raised
+            device = flow.device
+            if topology is not None and device != UNKNOWN_DEVICE and device not in topology:
+                row = flow.alarm.row
+                self.report.add("unknown_device", row, f"device {device!r} not in topology")
                 flow.issues.append("device not in the topology")
-            flow.alarm = alarm
         return batch

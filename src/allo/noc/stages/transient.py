@@ -21,7 +21,10 @@ class SuppressTransients:
     def process(self, batch: list[Flow]) -> list[Flow]:
         limit = self.config.transient_seconds
         for flow in batch:
-            duration = flow.alarm.duration
-            if duration is not None and 0 < duration <= limit:
+            cleared = flow.cleared_at
+            if cleared is None:
+                continue
+            duration = cleared - flow.raised_at  # as ``Alarm.duration``
+            if 0 < duration <= limit:
                 flow.fold(FoldReason.TRANSIENT, None, f"cleared by itself after {duration:.0f} s")
         return batch
