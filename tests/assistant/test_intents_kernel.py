@@ -1,15 +1,16 @@
-"""The RBF-kernel term of the intent classifier, and how fit decides whether to use it."""
+"""The kernel ridge term of the intent classifier, and how fit decides whether to use it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from allo.assistant.nlu import OOS, Example, IntentClassifier
 from allo.assistant.nlu.classifier import _choose_kernel_weight, _Signals
-from allo.assistant.nlu.kernel import KernelScores
+from allo.assistant.nlu.kernel import KernelRidgeScores
 
 
 def ring(seed: int, per_class: int) -> tuple[np.ndarray, list[str]]:
@@ -48,62 +49,107 @@ class TableEmbedder:
 def test_kernel_scores_separate_what_a_hyperplane_cannot() -> None:
     train, labels = ring(0, 40)
     test, truth = ring(1, 20)
-    kernel = KernelScores().fit(train, labels)
-    scores = kernel.scores(test, ["a", "b"])
+    kernel = KernelRidgeScores().fit(train, None, labels)
+    scores = kernel.scores(test, None, ["a", "b"])
     assert np.mean(np.asarray(["a", "b"])[scores.argmax(axis=1)] == np.asarray(truth)) >= 0.95
-    assert 0 < kernel.support_vectors <= len(train)
+    assert kernel.classes == ["a", "b"]
 
 
 def test_kernel_scores_are_standardised_per_row_and_aligned_to_the_classes() -> None:
     train, labels = ring(0, 30)
     train = np.vstack([train, np.tile(np.eye(8, dtype=np.float32)[2], (10, 1))])
     labels = labels + ["c"] * 10
-    kernel = KernelScores().fit(train, labels)
-    scores = kernel.scores(train[:5], ["c", "a", "b"])
+    kernel = KernelRidgeScores().fit(train, None, labels)
+    scores = kernel.scores(train[:5], None, ["c", "a", "b"])
     assert np.allclose(scores.mean(axis=1), 0, atol=1e-9)
     assert np.allclose(scores.std(axis=1), 1)
-    reordered = kernel.scores(train[:5], ["b", "unknown", "a", "c"])
+    reordered = kernel.scores(train[:5], None, ["b", "unknown", "a", "c"])
     assert np.allclose(reordered[:, [3, 2, 0]], scores)
     assert np.all(reordered[:, 1] == 0)  # a class the kernel never saw adds nothing
 
 
-@pytest.mark.parametrize("classes", [2, 3, 6])
-def test_kernel_scores_are_sklearns_decision_values_standardised(classes: int) -> None:
-    rng = np.random.default_rng(classes)
-    centres = rng.normal(size=(classes, 8))
-    labels = [f"intent{i % classes}" for i in range(30 * classes)]
-    vectors = centres[[i % classes for i in range(len(labels))]] + rng.normal(
-        0, 0.8, (len(labels), 8)
-    )
+def ngram_rows(texts: Sequence[str]) -> object:
+    """Unit-norm TF-IDF rows of the texts, the kind the classifier hands the kernel."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3)).fit_transform(texts)
+
+
+@pytest.mark.parametrize("lexical_weight", [0.0, 0.25, 1.0])
+def test_kernel_scores_are_a_kernel_ridge_regression_standardised(lexical_weight: float) -> None:
+    """Same numbers as sklearn's ``KernelRidge`` on the summed kernel (to float32 rounding)."""
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    rng = np.random.default_rng(3)
+    classes = ["x", "y", "z"]
+    labels = [classes[i % 3] for i in range(60)]
+    vectors = rng.normal(size=(60, 8)) + 2.0 * np.eye(8)[[i % 3 for i in range(60)]]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    kernel = KernelScores().fit(vectors.astype(np.float32), labels)
-    test = (vectors[:40] + rng.normal(0, 0.3, (40, 8))).astype(np.float32)
-    reference = kernel._svm.decision_function(test)
-    if reference.ndim == 1:  # sklearn's one value for two classes, positive: the second
-        assert np.array_equal(
-            kernel.scores(test, sorted(set(labels))).argmax(axis=1) == 1, reference > 0
-        )
-        return
-    standard = (reference - reference.mean(axis=1, keepdims=True)) / reference.std(
-        axis=1, keepdims=True
+    words = ["facture", "wifi", "livebox", "forfait", "roaming", "sim"]
+    texts = [" ".join(rng.choice(words, 3)) + f" {label}" for label in labels]
+    rows: Any = ngram_rows(texts)
+    train, test = slice(0, 45), slice(45, 60)
+    model = KernelRidgeScores(gamma=0.5, lexical_weight=lexical_weight, ridge=0.3, block=7)
+    model.fit(vectors[train].astype(np.float32), rows[train], labels[train])
+    got = model.scores(vectors[test].astype(np.float32), rows[test], classes)
+
+    def gram(a: slice, b: slice) -> np.ndarray:
+        lexical = (rows[a] @ rows[b].T).toarray()
+        return rbf_kernel(vectors[a], vectors[b], gamma=0.5) + lexical_weight * lexical
+
+    onehot = (np.asarray(labels[train])[:, None] == np.asarray(classes)[None, :]).astype(float)
+    reference = KernelRidge(alpha=0.3, kernel="precomputed").fit(gram(train, train), onehot)
+    raw = reference.predict(gram(test, train))
+    standard = (raw - raw.mean(axis=1, keepdims=True)) / raw.std(axis=1, keepdims=True)
+    assert np.allclose(got, standard, atol=1e-5)  # prediction runs in float32
+
+
+def test_the_ngram_kernel_tells_apart_what_the_embeddings_confuse() -> None:
+    """Same vector for every text: only the shared words can say which intent it is."""
+    texts = [f"{word} {i}" for word in ("facture", "wifi") for i in range(10)]
+    labels = ["bill"] * 10 + ["wifi"] * 10
+    vectors = np.tile(np.eye(8, dtype=np.float32)[0], (20, 1))
+    rows: Any = ngram_rows([*texts, "ma facture", "le wifi"])
+    model = KernelRidgeScores(lexical_weight=1.0).fit(vectors, rows[:20], labels)
+    scores = model.scores(vectors[:2], rows[20:], ["bill", "wifi"])
+    assert scores[0].argmax() == 0 and scores[1].argmax() == 1
+    blind = (
+        KernelRidgeScores().fit(vectors, None, labels).scores(vectors[:2], None, ["bill", "wifi"])
     )
-    assert np.allclose(kernel.scores(test, sorted(set(labels))), standard, atol=1e-9)
+    assert np.allclose(blind, blind[0])  # without n-grams both messages look the same
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: KernelScores(c=0), "c must be > 0"),
-        (lambda: KernelScores(gamma=-1), "gamma must be > 0"),
+        (lambda: KernelRidgeScores(gamma=-1), "gamma must be > 0"),
+        (lambda: KernelRidgeScores(ridge=0), "ridge must be > 0"),
+        (lambda: KernelRidgeScores(lexical_weight=-0.5), "lexical_weight must be >= 0"),
+        (lambda: KernelRidgeScores(block=0), "block must be >= 1"),
         (
-            lambda: KernelScores().fit(np.eye(3, dtype=np.float32), ["a", "b"]),
+            lambda: KernelRidgeScores().fit(np.eye(3, dtype=np.float32), None, ["a", "b"]),
             "3 vectors but 2 labels",
         ),
         (
-            lambda: KernelScores().fit(np.eye(3, dtype=np.float32), ["a", "a", "a"]),
+            lambda: KernelRidgeScores().fit(np.eye(3, dtype=np.float32), None, ["a", "a", "a"]),
             "at least 2 labels",
         ),
-        (lambda: KernelScores().scores(np.eye(3, dtype=np.float32), ["a"]), "call fit"),
+        (
+            lambda: KernelRidgeScores().fit(
+                np.eye(3, dtype=np.float32), ngram_rows(["a b", "c d"]), ["a", "b", "a"]
+            ),
+            "2 n-gram rows but 3 labels",
+        ),
+        (
+            lambda: (
+                KernelRidgeScores()
+                .fit(np.eye(3, dtype=np.float32), None, ["a", "b", "a"])
+                .scores(np.eye(3, dtype=np.float32), ngram_rows(["a", "b", "c"]), ["a"])
+            ),
+            "give n-gram rows exactly when the model was fitted with them",
+        ),
+        (lambda: KernelRidgeScores().scores(np.eye(3, dtype=np.float32), None, ["a"]), "call fit"),
     ],
 )
 def test_kernel_scores_bad_use_is_named(make: object, message: str) -> None:

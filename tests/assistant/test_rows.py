@@ -107,6 +107,8 @@ def test_dense_rows_keep_what_csr_matrix_keeps() -> None:
 
 def test_the_features_are_those_of_a_feature_union() -> None:
     """What the classifier computed with ``make_union(...).transform`` and two ``hstack``."""
+    from allo.assistant.nlu.classifier import _ngrams
+
     classifier = _classifier()
     fitted = classifier._fitted
     assert fitted is not None and fitted.lexical is not None and fitted.centring is not None
@@ -120,7 +122,7 @@ def test_the_features_are_those_of_a_feature_union() -> None:
     ]
     lexical = union.transform(MESSAGES) / np.sqrt(2.0)
     before = hstack([csr_matrix(centred), lexical * classifier.lexical_weight]).tocsr()
-    features = classifier._features(fitted, MESSAGES, centred)
+    features = classifier._features(_ngrams(fitted, MESSAGES), centred)
     _same(features, before)
     assert np.array_equal(
         fitted.svm.decision_function(features),
@@ -129,12 +131,13 @@ def test_the_features_are_those_of_a_feature_union() -> None:
 
 
 def test_scores_are_the_decision_function() -> None:
-    from allo.assistant.nlu.classifier import _decision
+    from allo.assistant.nlu.classifier import _decision, _ngrams
 
     classifier = _classifier()
     fitted = classifier._fitted
     assert fitted is not None and fitted.centring is not None
     vectors = classifier.query_vectors(MESSAGES)
     assert vectors is not None
-    features = classifier._features(fitted, MESSAGES, fitted.centring.transform(vectors))
+    centred = fitted.centring.transform(vectors)
+    features = classifier._features(_ngrams(fitted, MESSAGES), centred)
     assert np.array_equal(_decision(fitted.svm, features), fitted.svm.decision_function(features))

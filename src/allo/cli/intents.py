@@ -6,7 +6,7 @@ the CLINC150 paper, correct intent over test examples whose true intent is not `
 ``oos`` label; ``macro_f1`` averages per-intent F1 over the test labels, ``oos`` included.
 ``train_seconds`` is the wall time of one training (embedding lookups through the cache,
 the classifier, the out-of-scope calibration); with ``--cv`` it is the mean over folds.
-``kernel_weights`` lists the weight of the kernel SVM term each training chose (0: off).
+``kernel_weights`` lists the weight of the kernel ridge term each training chose (0: off).
 """
 
 from __future__ import annotations
