@@ -63,15 +63,16 @@ def holder_of(
     personal: Sequence[PersonalSecret],
     *,
     setting: str,
-    header: str,
+    credential: str,
 ) -> str | None:
     """Who holds ``presented``: the name of a personal secret, ``None`` for the shared one;
-    503 when neither kind is configured, 401 when it matches none."""
+    503 when neither kind is configured, 401 when it matches none (``credential`` names
+    what was presented, e.g. "X-NOC-Token header")."""
     if shared is None and not personal:
         raise HTTPException(503, f"access not configured: set {setting} on the server")
     known, name = personal_holder(presented, shared, personal)
     if not known:
-        raise HTTPException(401, f"missing or wrong {header} header")
+        raise HTTPException(401, f"missing or wrong {credential}")
     return name
 
 
@@ -88,7 +89,7 @@ def advisor_name(
         settings.advisor_token,
         settings.advisors,
         setting="ALLO_ADVISOR_TOKEN or ALLO_ADVISORS",
-        header="X-Advisor-Token",
+        credential="X-Advisor-Token header",
     )
     return name if name is not None else (x_advisor_name or "conseiller")
 
@@ -129,7 +130,7 @@ def noc_operator_name(settings: Settings, x_noc_token: str | None) -> str | None
         settings.noc_token,
         settings.noc_operators,
         setting="ALLO_NOC_TOKEN or ALLO_NOC_OPERATORS",
-        header="X-NOC-Token",
+        credential="X-NOC-Token header",
     )
 
 

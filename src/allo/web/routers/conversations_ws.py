@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, HTTPException, WebSocket
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -40,7 +40,7 @@ from allo.assistant.session import Assistant
 from allo.assistant.store import Conversation, Turn
 from allo.config import Settings
 from allo.errors import AlloError, NotFoundError
-from allo.web.auth import personal_holder
+from allo.web.auth import holder_of
 from allo.web.live import ADVISORS, RESYNC, LiveHub, Subscription, announce, conversation_topic
 from allo.web.live import hub_of as _hub_of
 from allo.web.routers.conversations import QueueItemOut, TurnOut, assistant_for
@@ -563,14 +563,16 @@ async def advisor_socket(websocket: WebSocket) -> None:
     auth = await first_frame(channel, limit, AdvisorAuthFrame, _ADVISOR_AUTH)
     if not isinstance(auth, AdvisorAuthFrame):
         return
-    if settings.advisor_token is None and not settings.advisors:
-        await channel.close(
-            POLICY_VIOLATION, "access not configured: set ALLO_ADVISOR_TOKEN or ALLO_ADVISORS"
+    try:  # the same check as the HTTP routes (allo.web.auth.advisor_name)
+        personal = holder_of(
+            auth.advisor_token,
+            settings.advisor_token,
+            settings.advisors,
+            setting="ALLO_ADVISOR_TOKEN or ALLO_ADVISORS",
+            credential="advisor token",
         )
-        return
-    known, personal = personal_holder(auth.advisor_token, settings.advisor_token, settings.advisors)
-    if not known:
-        await channel.close(POLICY_VIOLATION, "wrong advisor token")
+    except HTTPException as refusal:
+        await channel.close(POLICY_VIOLATION, str(refusal.detail))
         return
     # a personal secret's holder is who they are; a typed name only with the shared secret
     name = personal if personal is not None else advisor_display_name(auth.advisor_name)
