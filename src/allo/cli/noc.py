@@ -247,8 +247,9 @@ def ingest(
 
     Run it again after a crash (with the same --partitions): alarms already stored are
     skipped, open incidents are rebuilt, nothing is lost or counted twice. A run with
-    another --partitions than the file's first is refused (it would store it again). The database is
-    the knowledge store's (ALLO_DATABASE_URL, or the SQLite file in ALLO_DATA_DIR).
+    another --partitions than the file's first is refused (it would store it again).
+    The database is the knowledge store's (ALLO_DATABASE_URL, or the SQLite file in
+    ALLO_DATA_DIR).
     """
     from allo.cli.common import settings as load
     from allo.noc.causal import CausalGraph, HawkesLearner

@@ -365,8 +365,8 @@ def replay_partitioned(
     that the pipelines use every core; the database is migrated once, before they start.
     Like ``allo noc ingest``, run it again (with the same plan) after a crash: each stream
     skips what it stored and rebuilds its open incidents; another plan is refused
-    (:func:`check_stored_layout`). ``seconds`` counts from the
-    start of the processes to the last commit."""
+    (:func:`check_stored_layout`). ``seconds`` counts from the start of the processes to
+    the last commit."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
