@@ -122,6 +122,18 @@ def _settled(client: Any, keys: StreamKeys, partitions: int) -> bool:
     return True
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from ``/proc`` (Linux);
+    ``None`` elsewhere."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     alarms: list[Alarm],
     partitions: int,
@@ -178,12 +190,15 @@ def measure(
             )
         _wait_for_consumers(client, keys, partitions, 120)
         publisher = AlarmPublisher(client, split, keys=keys)
+        publish_cpu = time.process_time()
         report = publisher.publish(alarms, rate=rate)
+        publish_cpu = time.process_time() - publish_cpu
         deadline = time.monotonic() + timeout
         while not _settled(client, keys, partitions):
             if time.monotonic() > deadline:
                 raise RuntimeError("the consumers did not catch up in time")
             time.sleep(0.02)
+        redis_cpu = _cpu_seconds(server.process.pid if server.process else None)
         summaries = []
         for process in consumers:
             process.send_signal(signal.SIGTERM)
@@ -222,6 +237,12 @@ def measure(
         # the consumers' CPU per alarm (whole processes): what pacing and batch size change
         "stream_consumer_cpu_us_per_alarm": round(
             sum(float(s.get("cpu_seconds") or 0.0) for s in summaries) / len(alarms) * 1e6, 1
+        ),
+        # the other two on the same cores: the publisher (this process: encoding and XADD)
+        # and redis-server (``None`` where /proc cannot tell)
+        "stream_publisher_cpu_us_per_alarm": round(publish_cpu / len(alarms) * 1e6, 1),
+        "stream_redis_cpu_us_per_alarm": (
+            None if redis_cpu is None else round(redis_cpu / len(alarms) * 1e6, 1)
         ),
         "stream_shared_database": shared_database,
         "stream_balanced_by_alarms": balance_by_alarms,

@@ -90,7 +90,19 @@ def check_stream(stream: str) -> None:
 class _Open:
     """What the engine shows of an open incident of the pipeline."""
 
-    __slots__ = ("devices", "first", "folded", "founder", "group", "id", "last", "size")
+    __slots__ = (
+        "_sorted",
+        "devices",
+        "first",
+        "folded",
+        "founder",
+        "group",
+        "id",
+        "last",
+        "size",
+        "stored_first",
+        "stored_head",
+    )
 
     def __init__(self, incident_id: str, group: object, founder: Flow) -> None:
         self.id = incident_id
@@ -100,11 +112,23 @@ class _Open:
         self.devices: set[str] = set()
         self.first = self.last = founder.alarm.raised_at
         self.folded: Counter[str] = Counter()
+        # the head and start of the row a step of this engine stored (None: not stored)
+        self.stored_head: str | None = None
+        self.stored_first = self.first
+        self._sorted: tuple[str, ...] = ()
 
     @property
     def head(self) -> Alarm:
         head = getattr(self.group, "head", None)
         return head.alarm if isinstance(head, Flow) else self.founder.alarm
+
+    def sorted_devices(self) -> tuple[str, ...]:
+        """The devices in order, sorted again only when one was added (a set that only
+        grows and has the same size is the same set); a large incident is touched by
+        most steps, and sorting its devices each time was a good part of its record."""
+        if len(self._sorted) != len(self.devices):
+            self._sorted = tuple(sorted(self.devices))
+        return self._sorted
 
 
 def _provisional_reason(flow: Flow) -> str | None:
@@ -426,23 +450,27 @@ class NocEngine:
                 )
         write.members.extend(final.values())  # alarms of earlier calls whose incident closed
         for view in touched.values():
-            write.incidents.append(
-                IncidentRecord(
-                    view.id,
-                    self.stream,
-                    "pipeline",
-                    "open",
-                    view.head,
-                    view.first,
-                    view.last,
-                    view.size,
-                    tuple(sorted(view.devices)),
-                    (),
-                    dict(view.folded),
-                    (),
-                    now,
-                )
+            head = view.head
+            record_ = IncidentRecord(
+                view.id,
+                self.stream,
+                "pipeline",
+                "open",
+                head,
+                view.first,
+                view.last,
+                view.size,
+                view.sorted_devices(),
+                (),
+                dict(view.folded),
+                (),
+                now,
             )
+            if view.stored_head == head.id and view.stored_first == view.first:
+                write.grown.append(record_)  # same row, grown: see WriteBatch.grown
+            else:
+                write.incidents.append(record_)
+                view.stored_head, view.stored_first = head.id, view.first
             if view.id not in result.touched:
                 result.touched.append(view.id)
         if not new:
@@ -472,9 +500,12 @@ class NocEngine:
         for alarm in alarms:
             seq_of.pop(alarm.id, None)
         reasons = [m.reason._value_ for m in incident.members]
-        members = [MemberUpdate(head.id, incident_id, "head", None, "probable root")]
+        # its alarms of earlier steps were stored under its open view's id, this very id
+        # when that view is found: their update need not set it again
+        moved = view is None
+        members = [MemberUpdate(head.id, incident_id, "head", None, "probable root", True, moved)]
         members += [
-            MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail)
+            MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail, True, moved)
             for m, reason in zip(incident.members, reasons, strict=True)
         ]
         times = [a.raised_at for a in alarms]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Row, make_url
 
 from allo.domain.alarms import Alarm, Evidence, Severity
 from allo.errors import InvalidInputError, NotFoundError
@@ -89,6 +89,10 @@ class MemberUpdate:
     folded_under: int | None
     detail: str
     final: bool = True
+    # False when the engine knows the alarm is already stored under ``incident_id``: the
+    # update then leaves that column, and the index on it, alone (SQLite rewrites an
+    # index entry whenever an UPDATE names one of its columns, changed or not)
+    moved: bool = True
 
 
 @dataclass
@@ -99,9 +103,13 @@ class WriteBatch:
     incidents: list[IncidentRecord] = field(default_factory=list)
     members: list[MemberUpdate] = field(default_factory=list)
     cleared: list[tuple[str, float]] = field(default_factory=list)  # (alarm_id, cleared_at)
+    # open incidents that an earlier step of the same engine stored, grown since with the
+    # same head and start: only their size, last time, devices, folds and update time
+    # change (see :meth:`SqlNocStore.write`); stored exactly as ``incidents`` would be
+    grown: list[IncidentRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.alarms or self.incidents or self.members or self.cleared)
+        return bool(self.alarms or self.incidents or self.members or self.cleared or self.grown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +270,15 @@ _SQLITE_MEMBER_UPDATE = (
     f"UPDATE {noc_alarms.name} SET incident_id = ?, reason = ?, folded_under = ?, detail = ?, "
     '"final" = ? WHERE stream = ? AND alarm_id = ?'
 )
+# the same for an alarm already stored under its incident (``MemberUpdate.moved`` false)
+_SQLITE_MEMBER_SETTLE = (
+    f"UPDATE {noc_alarms.name} SET reason = ?, folded_under = ?, detail = ?, "
+    '"final" = ? WHERE stream = ? AND alarm_id = ?'
+)
+_SQLITE_CLEAR = (
+    f"UPDATE {noc_alarms.name} SET cleared_at = ? "
+    "WHERE stream = ? AND alarm_id = ? AND cleared_at IS NULL"
+)
 # the clear time a resent alarm brings (only where none is stored yet)
 _CLEAR = (
     update(noc_alarms)
@@ -311,6 +328,19 @@ _SQLITE_INCIDENT_UPSERT = (
     # a resolved incident that grows again needs attention again
     + f", status = CASE WHEN ({noc_incidents.name}.status = 'resolved' AND excluded.size > "
     + f"{noc_incidents.name}.size) THEN 'new' ELSE {noc_incidents.name}.status END"
+)
+
+
+# an open incident grown since a step stored it (``WriteBatch.grown``): the columns that
+# growth changes, none of them indexed, so each row costs one table update instead of a
+# failed insert plus five index rewrites; the status rule of the upsert goes first
+_SQLITE_INCIDENT_REOPEN = (
+    f"UPDATE {noc_incidents.name} SET status = 'new' "
+    "WHERE id = ? AND status = 'resolved' AND size < ?"
+)
+_SQLITE_INCIDENT_GROW = (
+    f"UPDATE {noc_incidents.name} SET last_at = ?, size = ?, device_count = ?, devices = ?, "
+    "folded = ?, updated_at = ? WHERE id = ? AND state = 'open'"
 )
 
 
@@ -377,6 +407,7 @@ class SqlNocStore(SqlBacked):
         super().__init__(url)
         self._upsert: Any = None
         self._alarm_insert: Any = None
+        self._writer: Any = None  # see _sqlite_writer
 
     @property
     def _engine(self) -> Any:
@@ -400,15 +431,21 @@ class SqlNocStore(SqlBacked):
             cursor.close()
 
         event.listen(self._engine, "connect", no_autocheckpoint)
+        self._release_writer()  # reopened with the pragma at the next write
         self._engine.dispose()
         return True
 
     def checkpoint(self) -> None:
         """A passive WAL checkpoint on the writer's own connection (SQLite only): the
         fallback when a background checkpointer could not keep the WAL small."""
-        if self._engine.dialect.name == "sqlite":
-            with self._engine.connect() as c:
-                c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if self._engine.dialect.name != "sqlite":
+            return
+        writer = self._sqlite_writer()
+        if writer is not None:
+            writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        with self._engine.connect() as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # -- the engine's side -------------------------------------------------------------
 
@@ -488,23 +525,25 @@ class SqlNocStore(SqlBacked):
         """Apply one engine step atomically (see the module docstring)."""
         if not batch:
             return
+        writer = self._sqlite_writer()
+        if writer is not None:
+            try:
+                self._write_sqlite(writer, stream, batch)
+                writer.commit()
+            except BaseException:
+                self._abandon_write()
+                raise
+            return
         with self._engine.begin() as c:
+            if c.dialect.name == "sqlite":  # in memory: the connection everyone shares
+                self._write_sqlite(c.connection.driver_connection, stream, batch)
+                return
             if batch.alarms:
-                if c.dialect.name == "sqlite":
-                    # the hot path of a replay: one executemany straight to the driver, rows
-                    # as tuples (SQLAlchemy's per-row parameter processing costs more than
-                    # SQLite's insert); the same statement and values as below
-                    c.exec_driver_sql(
-                        _SQLITE_ALARM_INSERT, [_alarm_tuple(stream, r) for r in batch.alarms]
+                if self._alarm_insert is None:
+                    self._alarm_insert = self._insert(noc_alarms).on_conflict_do_nothing(
+                        index_elements=["stream", "alarm_id"]
                     )
-                else:
-                    if self._alarm_insert is None:
-                        self._alarm_insert = self._insert(noc_alarms).on_conflict_do_nothing(
-                            index_elements=["stream", "alarm_id"]
-                        )
-                    c.execute(
-                        self._alarm_insert, [self._alarm_row(stream, r) for r in batch.alarms]
-                    )
+                c.execute(self._alarm_insert, [self._alarm_row(stream, r) for r in batch.alarms])
             if batch.cleared:
                 # one statement for all (a re-run of a file resends every alarm: one
                 # statement per alarm cost three times a fresh ingest)
@@ -515,25 +554,9 @@ class SqlNocStore(SqlBacked):
                         for alarm_id, at in batch.cleared
                     ],
                 )
-            if batch.incidents:
-                self._upsert_incidents(c, batch.incidents)
-            if batch.members and c.dialect.name == "sqlite":
-                c.exec_driver_sql(
-                    _SQLITE_MEMBER_UPDATE,
-                    [
-                        (
-                            m.incident_id,
-                            m.reason,
-                            m.folded_under,
-                            m.detail,
-                            m.final,
-                            stream,
-                            m.alarm_id,
-                        )
-                        for m in batch.members
-                    ],
-                )
-            elif batch.members:
+            if batch.incidents or batch.grown:
+                self._upsert_incidents(c, [*batch.incidents, *batch.grown])
+            if batch.members:
                 c.execute(
                     update(noc_alarms)
                     .where(
@@ -561,6 +584,105 @@ class SqlNocStore(SqlBacked):
                         for m in batch.members
                     ],
                 )
+
+    def _sqlite_writer(self) -> Any:
+        """The one SQLite connection this store writes with, kept checked out of the pool
+        (``None`` for PostgreSQL and for an in-memory database, whose single connection
+        everyone shares). A streaming engine commits a small step every few
+        milliseconds; going through SQLAlchemy's connection, pool and transaction
+        objects for each cost about as much as SQLite's own commit. The driver's
+        connection runs the same statements in the same single transaction (the sqlite3
+        module opens it before the first write; :meth:`write` commits or rolls back)."""
+        if self._writer is None:
+            if self._engine.dialect.name != "sqlite" or make_url(self.url).database in (
+                None,
+                "",
+                ":memory:",
+            ):
+                return None
+            self._writer = self._engine.raw_connection()
+        return self._writer.driver_connection
+
+    def _abandon_write(self) -> None:
+        """Roll the failed step back; a connection that cannot even do that is dropped
+        (the next write opens another)."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.driver_connection.rollback()
+        except Exception:
+            writer, self._writer = self._writer, None
+            writer.invalidate()
+
+    def _release_writer(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()  # back to the pool
+
+    def close(self) -> None:
+        self._release_writer()
+        super().close()
+
+    def _write_sqlite(self, writer: Any, stream: str, batch: WriteBatch) -> None:
+        """:meth:`write` on SQLite: every statement straight to the driver, rows as tuples
+        (SQLAlchemy's per-row parameter processing cost more than SQLite's insert); the
+        same statements and values as the portable path."""
+        if batch.alarms:
+            writer.executemany(
+                _SQLITE_ALARM_INSERT, [_alarm_tuple(stream, r) for r in batch.alarms]
+            )
+        if batch.cleared:
+            writer.executemany(
+                _SQLITE_CLEAR, [(_num(at), stream, alarm_id) for alarm_id, at in batch.cleared]
+            )
+        if batch.incidents:
+            writer.executemany(
+                _SQLITE_INCIDENT_UPSERT, [_incident_tuple(r) for r in batch.incidents]
+            )
+        if batch.grown:
+            self._grow_incidents(writer, batch.grown)
+        moved = [m for m in batch.members if m.moved]
+        if moved:
+            writer.executemany(
+                _SQLITE_MEMBER_UPDATE,
+                [
+                    (m.incident_id, m.reason, m.folded_under, m.detail, m.final, stream, m.alarm_id)
+                    for m in moved
+                ],
+            )
+        if len(moved) < len(batch.members):
+            writer.executemany(
+                _SQLITE_MEMBER_SETTLE,
+                [
+                    (m.reason, m.folded_under, m.detail, m.final, stream, m.alarm_id)
+                    for m in batch.members
+                    if not m.moved
+                ],
+            )
+
+    @staticmethod
+    def _grow_incidents(writer: Any, records: list[IncidentRecord]) -> None:
+        """``WriteBatch.grown``: the columns that growth changes. Should a row not be
+        there as an open incident (which the engine rules out), every record of the list
+        goes through the full upsert after all, which writes the same values."""
+        writer.executemany(_SQLITE_INCIDENT_REOPEN, [(r.id, r.size) for r in records])
+        cursor = writer.executemany(
+            _SQLITE_INCIDENT_GROW,
+            [
+                (
+                    _num(r.last_at) or 0.0,
+                    r.size,
+                    len(r.devices),
+                    json.dumps(list(r.devices), ensure_ascii=False),
+                    json.dumps(r.folded, sort_keys=True),
+                    r.updated_at,
+                    r.id,
+                )
+                for r in records
+            ],
+        )
+        if cursor.rowcount != len(records):
+            writer.executemany(_SQLITE_INCIDENT_UPSERT, [_incident_tuple(r) for r in records])
 
     @staticmethod
     def _alarm_row(stream: str, record: AlarmRecord) -> dict[str, Any]:

@@ -117,22 +117,26 @@ def test_a_crash_between_commit_and_ack_replays_the_batch_without_counting_twice
     class Crash(BaseException):
         """Stands for kill -9: nothing after it runs."""
 
-    original = client.pipeline
+    original_pipeline, original_xack = client.pipeline, client.xack
 
     def crashing_pipeline(*args: Any, **kwargs: Any) -> Any:
-        pipe = original(*args, **kwargs)
-        if kwargs.get("transaction"):
+        pipe = original_pipeline(*args, **kwargs)
 
-            def execute() -> None:
-                raise Crash
+        def execute() -> None:
+            raise Crash
 
-            pipe.execute = execute
+        pipe.execute = execute
         return pipe
 
-    client.pipeline = crashing_pipeline
+    def crashing_xack(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    # the acknowledgement goes alone, with the next read, or with dead letters in a
+    # MULTI: every way crashes
+    client.pipeline, client.xack = crashing_pipeline, crashing_xack
     with pytest.raises(Crash):
         first.poll(block=False)
-    client.pipeline = original
+    client.pipeline, client.xack = original_pipeline, original_xack
     committed = first.report.accepted
     assert committed == 200  # the whole batch reached the engine's store, none acked
     first.engine.close()
@@ -266,3 +270,80 @@ def test_redis_killed_between_commit_and_ack_then_restarted_loses_nothing(
         client.close()
     finally:
         server.stop()
+
+
+def test_the_acknowledgement_reads_the_next_batch_ahead_and_a_crash_loses_none(
+    client: Any, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'noc.db'}"
+    published = AlarmPublisher(client, partition_topology(TOPOLOGY, 2)).publish(alarms(1200))
+    first = consumers(client, database)[0]
+    reads: list[str] = []
+    original = client.xreadgroup
+
+    def counted_read(*args: Any, **kwargs: Any) -> Any:
+        reads.append("read")
+        return original(*args, **kwargs)
+
+    client.xreadgroup = counted_read
+    assert first.poll(block=False) == 200
+    assert first.poll(block=False) == 200
+    client.xreadgroup = original
+    # one read of its own: the second batch came with the first one's acknowledgement
+    assert reads == ["read"]
+    key = StreamKeys().partition(0)
+    ahead = min(200, published.per_partition[0] - 400)
+    assert ahead > 0
+    assert client.xpending(key, "allo-noc")["pending"] == ahead  # read ahead, not handled
+    assert first.report.accepted == 400
+    first.engine.close()  # as after kill -9: the batch read ahead was never handled
+
+    again = consumers(client, database)[0]
+    assert again.report.recovered_entries == ahead
+    assert again.report.already_stored == 0  # never committed, so not counted twice
+    drain([again])
+    ids = [r[0] for r in stored(database) if r[1] == engine_stream(0)]
+    assert len(ids) == len(set(ids)) == published.per_partition[0]
+    assert client.xpending(key, "allo-noc")["pending"] == 0
+    again.engine.close()
+
+
+def test_a_clean_stop_handles_the_batch_it_read_ahead(client: Any, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'noc.db'}"
+    AlarmPublisher(client, partition_topology(TOPOLOGY, 2)).publish(alarms(1200))
+    first = consumers(client, database)[0]
+    report = first.run(lambda: first.report.batches >= 1)
+    assert report.batches == 2 and report.accepted == 400  # the one read ahead too
+    assert client.xpending(StreamKeys().partition(0), "allo-noc")["pending"] == 0
+    first.release()
+    first.engine.close()
+
+
+def test_a_paced_publisher_sends_a_tick_of_alarms_per_round_trip(client: Any) -> None:
+    moment = [0.0]
+
+    def now() -> float:
+        return moment[0]
+
+    def sleep(seconds: float) -> None:
+        moment[0] += seconds
+
+    trips: list[int] = []
+    publisher = AlarmPublisher(
+        client, partition_topology(TOPOLOGY, 2), tick=0.002, now=now, sleep=sleep
+    )
+    send = publisher._send
+
+    def counted_send(batch: list[Alarm], report: Any) -> None:
+        trips.append(len(batch))
+        moment[0] += 0.0001  # a round trip takes time, as the alarms come due
+        send(batch, report)
+
+    publisher._send = counted_send  # type: ignore[method-assign]
+    report = publisher.publish(alarms(1000), rate=10_000.0)
+    assert report.published == sum(trips) == 1000
+    # 20 alarms are due every 2 ms at 10,000/s: never one round trip per alarm
+    assert min(trips[1:-1]) >= 20 and len(trips) <= 1000 / 20 + 2
+    assert 0.098 <= report.seconds <= 0.1 + 0.002 + 0.0001 * len(trips)  # the rate, kept
+    with pytest.raises(InvalidInputError, match="tick"):
+        AlarmPublisher(client, partition_topology(TOPOLOGY, 2), tick=-1.0)
