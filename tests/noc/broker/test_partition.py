@@ -95,6 +95,11 @@ def test_unknown_devices_hash_the_same_in_every_process() -> None:
         assert out.stdout.strip() == str(here)
 
 
+def test_the_balance_is_not_loosened_by_rounding() -> None:
+    pairs = Topology([(str(2 * i), str(2 * i + 1)) for i in range(10)])  # 20 devices
+    assert max(partition_topology(pairs, 3).loads()) == 7  # 20 / 3 * 1.05 = 7.0
+
+
 def test_no_topology_means_hash_partitions_and_bad_counts_are_refused() -> None:
     split = partition_topology(None, 3)
     assert split.partition_of("a") == hash_partition("a", 3)
