@@ -33,9 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from allo.clock import Clock
 from allo.domain.alarms import Alarm, Incident, Severity
 from allo.errors import InvalidInputError
-from allo.noc.clock import Clock
 from allo.noc.incidents import build_incident
 from allo.noc.maintenance import MaintenanceIncidents
 from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline

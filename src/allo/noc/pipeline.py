@@ -23,8 +23,8 @@ from allo.domain.alarms import Alarm, FoldReason, Incident
 from allo.noc.sources.base import InputReport
 
 if TYPE_CHECKING:
+    from allo.clock import Clock
     from allo.noc.causal import CausalGraph
-    from allo.noc.clock import Clock
     from allo.noc.stages.group import GroupIntoIncidents
     from allo.noc.stages.inhibit import InhibitRule
     from allo.noc.topology import Topology

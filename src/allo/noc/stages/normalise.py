@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from allo.noc.clock import Clock
+from allo.clock import Clock
 from allo.noc.pipeline import FAR_FUTURE, Flow, PipelineConfig
 from allo.noc.sources.base import UNKNOWN_DEVICE, InputReport
 from allo.noc.topology import Topology

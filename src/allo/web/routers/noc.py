@@ -29,10 +29,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
+from allo.clock import Clock, SystemClock
 from allo.config import Settings
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.clock import Clock, SystemClock
 from allo.noc.engine import NocEngine
 from allo.noc.group_commit import GroupCommitter
 from allo.noc.silences import Matcher
