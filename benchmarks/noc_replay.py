@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from allo.clock import SystemClock  # noqa: E402
 from allo.domain.alarms import Alarm  # noqa: E402
 from allo.noc.causal import CausalGraph, HawkesConfig, HawkesLearner  # noqa: E402
-from allo.noc.clock import SystemClock  # noqa: E402
 from allo.noc.evaluation import IncidentRows, edge_scores, judge, load_truth  # noqa: E402
 from allo.noc.pipeline import build_pipeline  # noqa: E402
 from allo.noc.replay import replay  # noqa: E402

@@ -72,9 +72,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from allo.clock import SystemClock  # noqa: E402
 from allo.domain.alarms import Alarm  # noqa: E402
 from allo.noc.causal import CausalGraph, HawkesLearner  # noqa: E402
-from allo.noc.clock import SystemClock  # noqa: E402
 from allo.noc.engine import NocEngine  # noqa: E402
 from allo.noc.replay import plan_partitions, replay, replay_partitioned  # noqa: E402
 from allo.noc.sources import CsvSource  # noqa: E402
@@ -218,7 +218,7 @@ import sys, uvicorn
 sys.path.insert(0, {src!r})
 from allo.config import EmbedderKind, Settings
 from allo.noc.causal import CausalGraph
-from allo.noc.clock import SystemClock
+from allo.clock import SystemClock
 from allo.noc.engine import NocEngine
 from allo.noc.store import SqlNocStore
 from allo.noc.topology import Topology

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from allo.clock import SystemClock
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.clock import SystemClock
 from allo.noc.engine import NocEngine
 from allo.noc.replay import plan_partitions, replay, replay_partitioned
 from allo.noc.schema import noc_alarms, noc_incidents

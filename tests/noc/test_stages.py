@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allo.domain.alarms import FoldReason
+from allo.domain.alarms import Alarm, FoldReason
 from allo.noc.causal import CausalEdge, CausalGraph
 from allo.noc.pipeline import Flow, PipelineConfig, build_pipeline
 from allo.noc.sources.base import InputReport
@@ -165,6 +165,21 @@ def test_posterior_folds_only_probable_effects() -> None:
     assert out[6].cause is out[5]
     strict = CausalCorrelation(hawkes_graph(), CHAIN, CONFIG, threshold=0.4)
     assert strict.process(flows(alarm(2, "a", "2", 1000), alarm(4, "b", "3", 1005)))[1].cause
+
+
+def test_a_far_future_alarm_neither_causes_nor_makes_the_stage_forget() -> None:
+    clock = ScriptedClock(start=10_000)
+    pipeline = build_pipeline(clock, topology=CHAIN, graph=hawkes_graph())
+    far = 10_000 + 2 * 86_400
+
+    def active(row: int, kind: str, raised: float) -> Alarm:
+        return Alarm(f"r{row}", "0", kind, raised, row=row)
+
+    pipeline.push_flows([active(0, "a", 9_000), active(1, "a", far)])
+    out, _ = pipeline.push_flows([active(2, "b", 9_010), active(3, "b", far + 5)])
+    assert out[0].cause is not None and out[0].cause.alarm.row == 0  # "a" at 9,000 remembered
+    assert out[1].cause is None  # far in the future: no cause named there either
+    assert "raise time far in the future" in out[1].issues
 
 
 def test_repeats_of_the_effect_lower_the_posterior() -> None:

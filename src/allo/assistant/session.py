@@ -14,11 +14,10 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from allo.assistant.policy import (
     CustomerMessage,
@@ -35,6 +34,7 @@ from allo.assistant.store import (
     Status,
     Turn,
 )
+from allo.clock import Clock, SystemClock
 from allo.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -48,15 +48,6 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _PAYLOAD = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
 
 
 def clean_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:

@@ -16,10 +16,10 @@ from allo.cli.common import console, handle_errors, settings
 from allo.gateway.audit import MAX_PAGE, Outcome
 
 if TYPE_CHECKING:
+    from allo.clock import Clock
     from allo.config import Settings
     from allo.gateway.audit import AuditRecord, AuditStore
     from allo.gateway.config import TeamBudget
-    from allo.noc.clock import Clock
 
 app = typer.Typer(
     help="The model gateway's audit log and the teams' budgets.", no_args_is_help=True
@@ -36,7 +36,7 @@ _SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 60
 
 def _clock() -> Clock:
     """The clock that says "now" for durations and today's usage (tests script it)."""
-    from allo.noc.clock import SystemClock
+    from allo.clock import SystemClock
 
     return SystemClock()
 

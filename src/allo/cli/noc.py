@@ -139,8 +139,8 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Replay an alarm file through the pipeline and print the reduction it brings."""
+    from allo.clock import SystemClock
     from allo.noc.causal import CausalGraph, HawkesLearner
-    from allo.noc.clock import SystemClock
     from allo.noc.evaluation import IncidentRows, judge, load_truth
     from allo.noc.incidents import incident_json
     from allo.noc.pipeline import build_pipeline
@@ -252,8 +252,8 @@ def ingest(
     ALLO_DATA_DIR).
     """
     from allo.cli.common import settings as load
+    from allo.clock import SystemClock
     from allo.noc.causal import CausalGraph, HawkesLearner
-    from allo.noc.clock import SystemClock
     from allo.noc.engine import NocEngine
     from allo.noc.replay import PartitionPlan, check_stored_layout
     from allo.noc.replay import replay as run_replay
@@ -429,8 +429,8 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Replay a file and write an HTML report with plots (inline SVG, no dependency)."""
+    from allo.clock import SystemClock
     from allo.noc.causal import CausalGraph, HawkesLearner
-    from allo.noc.clock import SystemClock
     from allo.noc.pipeline import build_pipeline
     from allo.noc.replay import replay as run_replay
     from allo.noc.report import write_report

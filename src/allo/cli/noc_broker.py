@@ -262,6 +262,7 @@ def consume(
     ALLO_DATA_DIR).
     """
     from allo.cli.common import settings as load
+    from allo.clock import SystemClock
     from allo.errors import InvalidInputError
     from allo.noc.broker import (
         PartitionConsumer,
@@ -272,7 +273,6 @@ def consume(
     )
     from allo.noc.broker.consumer import CHECKPOINT_MODES, GC_MODES
     from allo.noc.causal import CausalGraph
-    from allo.noc.clock import SystemClock
     from allo.noc.engine import NocEngine
     from allo.noc.store import SqlNocStore
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allo.clock import Clock, SystemClock
 from allo.errors import BudgetExceededError, InvalidInputError, RateLimitedError
 from allo.gateway.audit import AuditStore, utc_at
 from allo.gateway.config import GatewaySettings, TeamBudget
-from allo.noc.clock import Clock, SystemClock
 
 __all__ = ["WINDOW", "BudgetGuard", "TeamUsage", "day_start"]
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 
+from allo.clock import Clock, SystemClock
 from allo.errors import (
     AlloError,
     BudgetExceededError,
@@ -39,7 +40,6 @@ from allo.gateway.protocol import (
     TextDelta,
 )
 from allo.gateway.routing import route
-from allo.noc.clock import Clock, SystemClock
 
 ProviderSource = Callable[[ModelSpec], Provider]
 RETRY_BACKOFF_S = 0.5

@@ -26,7 +26,7 @@ import math
 from bisect import bisect_left, bisect_right
 
 from allo.noc.causal import CausalGraph
-from allo.noc.pipeline import Flow, PipelineConfig
+from allo.noc.pipeline import FAR_FUTURE, Flow, PipelineConfig
 from allo.noc.topology import Topology
 
 _BALLS_KEPT = 100_000  # devices whose neighbourhood is kept at hand (a stream may name any)
@@ -117,7 +117,8 @@ class ScaledPosterior:
 
     def process(self, batch: list[Flow]) -> list[Flow]:
         """Record the batch's alarms (they see each other), then weigh each of them."""
-        for flow in batch:
+        weighed = [f for f in batch if FAR_FUTURE not in f.issues]  # as CausalCorrelation
+        for flow in weighed:
             alarm = flow.alarm
             if alarm.alarm_type in self.tracked:
                 times, flows = self.recent.setdefault(alarm.device, {}).setdefault(
@@ -132,7 +133,7 @@ class ScaledPosterior:
                     flows.append(flow)
                 if alarm.raised_at > self.newest:
                     self.newest = alarm.raised_at
-        for flow in batch:
+        for flow in weighed:
             if flow.alarm.alarm_type in self.specs:
                 self._weigh(flow)
         if self.newest - self.pruned > self.window / 10:

@@ -33,10 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from allo.clock import Clock
 from allo.domain.alarms import Alarm, Incident, Severity
 from allo.errors import InvalidInputError
-from allo.noc.clock import Clock
 from allo.noc.incidents import build_incident
+from allo.noc.maintenance import MaintenanceIncidents
 from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence, window_for
 from allo.noc.sources.base import InputReport
@@ -172,7 +173,7 @@ class NocEngine:
         self._next = 0
         self._open: dict[int, _Open] = {}  # id(group object) -> view
         self._by_id: dict[str, _Open] = {}
-        self._maintenance: dict[str, IncidentRecord] = {}
+        self._maintenance = MaintenanceIncidents(store, stream)
         self._windows: list[MaintenanceWindow] = []
         self._silences: list[Silence] = []
         self._version = 0
@@ -203,6 +204,10 @@ class NocEngine:
             self._next = self.store.next_seq(self.stream)
             self._windows = self.store.windows()
             self._silences = self.store.silences()
+            self._maintenance.load()
+            ended = self._maintenance.close_ended(self._windows, self.clock.now())
+            if ended:
+                self.store.write(self.stream, WriteBatch(incidents=ended))
             pending = self.store.pending(self.stream)
             self.recovered = len(pending)
             for start in range(0, len(pending), 2000):
@@ -318,6 +323,10 @@ class NocEngine:
         step = results[0] if len(results) == 1 else IngestResult()
         write = self._step(fresh, new=True, result=step, detail=detail)
         write.cleared.extend(cleared)
+        ended = self._maintenance.close_ended(self._windows, now)
+        if ended:
+            write.incidents.extend(ended)
+            step.touched.extend(r.id for r in ended)
         self.store.write(self.stream, write)
         known.update(batch_ids)
         self._publish(step.touched)
@@ -354,7 +363,7 @@ class NocEngine:
                 continue
             result.maintenance += 1
             self.totals["maintenance"] += 1
-            folded = self._fold_maintenance(record, window, now)
+            folded = self._maintenance.fold(record, window, now)
             is_head = folded.head.id == record.alarm.id
             write.alarms.append(
                 AlarmRecord(
@@ -525,72 +534,6 @@ class NocEngine:
             now,
         )
         return record, members
-
-    def _fold_maintenance(
-        self, record: AlarmRecord, window: MaintenanceWindow, now: float
-    ) -> IncidentRecord:
-        incident_id = f"{self.stream}-mw-{window.id}"
-        alarm = record.alarm
-        current = self._maintenance.get(incident_id)
-        if current is None:
-            try:
-                stored = self.store.get_incident(incident_id)
-            except Exception:  # not there yet: this alarm opens it
-                stored = None
-            if stored is not None:
-                head = Alarm(
-                    stored["head"]["id"],
-                    stored["head"]["device"],
-                    stored["head"]["alarm_type"],
-                    stored["started_at"],
-                    severity=Severity(stored["severity"]),
-                    row=stored["head"]["row"],
-                )
-                current = IncidentRecord(
-                    incident_id,
-                    self.stream,
-                    "maintenance",
-                    "open",
-                    head,
-                    stored["started_at"],
-                    stored["last_at"],
-                    stored["size"],
-                    tuple(stored["devices"]),
-                    folded=stored["folded"],
-                )
-        if current is None:
-            updated = IncidentRecord(
-                incident_id,
-                self.stream,
-                "maintenance",
-                "open",
-                alarm,
-                alarm.raised_at,
-                alarm.raised_at,
-                1,
-                (alarm.device,),
-                evidence=window_evidence(window),
-                updated_at=now,
-            )
-        else:
-            folded = dict(current.folded)
-            folded["maintenance"] = folded.get("maintenance", 0) + 1
-            updated = IncidentRecord(
-                incident_id,
-                self.stream,
-                "maintenance",
-                "open",
-                current.head,
-                min(current.started_at, alarm.raised_at),
-                max(current.last_at, alarm.raised_at),
-                current.size + 1,
-                tuple(sorted({*current.devices, alarm.device})),
-                folded=folded,
-                evidence=window_evidence(window),
-                updated_at=now,
-            )
-        self._maintenance[incident_id] = updated
-        return updated
 
     # -- the replay protocol (``allo noc ingest``) ---------------------------------------
 
@@ -779,11 +722,33 @@ class NocEngine:
         return [w.to_json(now) for w in self._windows]
 
     def delete_window(self, window_id: str) -> None:
+        """Delete a window; its incident, if any, closes (it stays, with its alarms)."""
         self._ready()
         with self._lock:
             self.store.delete_window(window_id)
             self._windows = self.store.windows()
             self._emit({"type": "maintenance_deleted", "id": window_id})
+            self._close_ended_windows()
+
+    def close_ended_windows(self) -> list[str]:
+        """Close the incidents of windows that have ended; returns their ids.
+
+        Steps that bring alarms do it on the way; a server calls this now and then so
+        that a window's incident also closes on a quiet network. Nothing to do (and no
+        store access) before the engine was first used."""
+        with self._lock:
+            if self.pipeline is None:
+                return []
+            return self._close_ended_windows()
+
+    def _close_ended_windows(self) -> list[str]:
+        ended = self._maintenance.close_ended(self._windows, self.clock.now())
+        if not ended:
+            return []
+        self.store.write(self.stream, WriteBatch(incidents=ended))
+        ids = [r.id for r in ended]
+        self._publish(ids)
+        return ids
 
     # -- live updates --------------------------------------------------------------------
 
@@ -877,18 +842,3 @@ def _summary_of(data: dict[str, Any]) -> dict[str, Any]:
     out = {k: data.get(k) for k in keep}
     out["devices"] = list(data.get("devices", []))[:20]
     return out
-
-
-def window_evidence(window: MaintenanceWindow) -> tuple[Any, ...]:
-    from allo.domain.alarms import Evidence
-
-    devices = ", ".join(sorted(window.devices)[:10])
-    return (
-        Evidence(
-            "maintenance",
-            f"Alarmes levées pendant la fenêtre de maintenance {window.id} "
-            f"({devices}) : regroupées sans intervention.",
-            f"Alarms raised during maintenance window {window.id} ({devices}): "
-            "folded, no action needed.",
-        ),
-    )

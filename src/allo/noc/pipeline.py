@@ -17,17 +17,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from allo.domain.alarms import Alarm, FoldReason, Incident
 from allo.noc.sources.base import InputReport
 
 if TYPE_CHECKING:
+    from allo.clock import Clock
     from allo.noc.causal import CausalGraph
-    from allo.noc.clock import Clock
     from allo.noc.stages.group import GroupIntoIncidents
     from allo.noc.stages.inhibit import InhibitRule
     from allo.noc.topology import Topology
+
+#: the issue normalisation flags on an alarm raised far in the future; the stages that
+#: keep an event-time clock do not let such an alarm move it
+FAR_FUTURE: Final = "raise time far in the future"
 
 
 class Flow:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from allo.clock import Clock
 from allo.domain.alarms import Alarm, Incident
 from allo.errors import InvalidInputError
-from allo.noc.clock import Clock
 from allo.noc.sources.base import InputReport
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ class _PartitionOutcome:
 def _replay_partition(job: PartitionJob) -> _PartitionOutcome:
     """One process of :func:`replay_partitioned`: the file's alarms of its region, through
     its own engine and stream (one transaction per batch, as ``allo noc ingest``)."""
-    from allo.noc.clock import SystemClock
+    from allo.clock import SystemClock
     from allo.noc.engine import NocEngine
     from allo.noc.sources import CsvSource, open_source
     from allo.noc.store import SqlNocStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ScriptedClock:
-    """A :class:`allo.noc.clock.Clock` whose time is set by the test; ``sleep`` advances it."""
+    """A :class:`allo.clock.Clock` whose time is set by the test; ``sleep`` advances it."""
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from allo.clock import Clock
 from allo.errors import AlloError, InvalidInputError, NotFoundError, RuntimeFailure
 
 __all__ = [
@@ -50,12 +51,6 @@ class Connector(Protocol):
     def call(self, args: Mapping[str, str]) -> dict[str, Any]:
         """Run the action; raise ConnectorArgumentError or ConnectorFailure."""
         ...
-
-
-class Clock(Protocol):
-    """Seconds since the Unix epoch (:class:`allo.testing.clock.ScriptedClock` in tests)."""
-
-    def now(self) -> float: ...
 
 
 def _required(args: Mapping[str, str], name: str, connector: str) -> str:

@@ -18,6 +18,10 @@ the strongest edge's candidate, then the nearest in time, as before.
 Alarms of the same second come in no known order: when the model links two types both
 ways, a learned graph (``ordered_same_second``) lets a same-second pair fold one way only,
 the way of the larger excitation (:meth:`CausalCorrelation._first`).
+
+An alarm raised far in the future (flagged by normalisation) is left out: it is nobody's
+cause and has none, and it does not move the stage's clock, which would otherwise forget
+every recent alarm at once and leave the next ones without their causes.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Iterator
 
 from allo.noc.causal import CausalGraph
 from allo.noc.causal_kernel import ScaledPosterior
-from allo.noc.pipeline import Flow, PipelineConfig
+from allo.noc.pipeline import FAR_FUTURE, Flow, PipelineConfig
 from allo.noc.topology import Topology
 
 THRESHOLD = 0.5  # posterior share of the causes needed to fold an alarm as caused
@@ -257,7 +261,12 @@ class CausalCorrelation:
         tracked = self._tracked
         recent = self._recent
         newest = self._newest
+        far = False
         for flow in batch:
+            issues = flow.issues
+            if issues and FAR_FUTURE in issues:  # see the module docstring
+                far = True
+                continue
             kind = flow.alarm_type
             if kind in tracked:
                 moment = flow.raised_at
@@ -274,13 +283,14 @@ class CausalCorrelation:
                     newest = moment
         self._newest = newest
         parents_of = self._parents
+        weighed = [f for f in batch if not (f.issues and FAR_FUTURE in f.issues)] if far else batch
         if self._background:
             posterior = self._posterior
-            for flow in batch:
+            for flow in weighed:
                 if parents_of.get(flow.alarm_type):
                     posterior(flow)
         else:
-            for flow in batch:
+            for flow in weighed:
                 parents = parents_of.get(flow.alarm_type)
                 if parents:
                     self._strongest(flow, parents)

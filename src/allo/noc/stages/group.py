@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from allo.domain.alarms import Incident
 from allo.noc.incidents import build_incident
-from allo.noc.pipeline import Flow, PipelineConfig
+from allo.noc.pipeline import FAR_FUTURE, Flow, PipelineConfig
 from allo.noc.topology import Topology
 
 _BALLS_KEPT = 100_000  # devices whose neighbourhood the grouping stage keeps at hand
@@ -59,7 +59,7 @@ class GroupIntoIncidents:
         for flow in batch:
             place(flow)
             moment = flow.raised_at
-            if moment > newest and "raise time far in the future" not in flow.issues:
+            if moment > newest and FAR_FUTURE not in flow.issues:
                 newest = moment
         self._newest = newest
         horizon = newest - self.config.incident_seconds - self.config.late_seconds

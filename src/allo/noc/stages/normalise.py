@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from allo.noc.clock import Clock
-from allo.noc.pipeline import Flow, PipelineConfig
+from allo.clock import Clock
+from allo.noc.pipeline import FAR_FUTURE, Flow, PipelineConfig
 from allo.noc.sources.base import UNKNOWN_DEVICE, InputReport
 from allo.noc.topology import Topology
 
@@ -59,7 +59,7 @@ class Normalise:
                     f"raised at {flow.alarm.raised_at}, "
                     f"now is {horizon - self.config.future_seconds:.0f}",
                 )
-                flow.issues.append("raise time far in the future")
+                flow.issues.append(FAR_FUTURE)
             else:
                 watermark = self.watermark
                 if watermark is not None and raised < watermark - late:

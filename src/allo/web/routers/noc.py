@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,10 +29,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
+from allo.clock import Clock, SystemClock
 from allo.config import Settings
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.clock import Clock, SystemClock
 from allo.noc.engine import NocEngine
 from allo.noc.group_commit import GroupCommitter
 from allo.noc.silences import Matcher
@@ -45,6 +46,9 @@ from allo.web.routers import noc_ws
 from allo.web.routers.noc_ws import committer_of
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: how often a server closes the incidents of maintenance windows that have ended
+MAINTENANCE_SWEEP_SECONDS = 30.0
+logger = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(tags=["noc"])
 router.include_router(noc_ws.router)  # WS /v1/alarms/ws and its documenting GET
@@ -75,6 +79,22 @@ def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
         topology=topology,
         graph=graph,
     )
+
+
+async def sweep_maintenance(engine: NocEngine, every: float = MAINTENANCE_SWEEP_SECONDS) -> None:
+    """Close the incidents of ended maintenance windows every ``every`` seconds, until
+    cancelled: steps that bring alarms close them on the way, this closes them on a quiet
+    network too. A failure (the database away for a moment) is logged and tried again."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(engine.close_ended_windows)
+        except Exception as exc:  # never let the loop die: the next pass tries again
+            logger.warning(
+                "closing ended maintenance windows failed (%s); retrying in %.0f s",
+                type(exc).__name__,
+                every,
+            )
 
 
 def noc_engine(request: Request) -> NocEngine:

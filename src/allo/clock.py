@@ -1,9 +1,9 @@
-"""The clock the NOC engine reads, injected so that time-dependent logic can be tested.
+"""The clock that time-dependent logic reads, injected so that it can be tested.
 
-Windows (deduplication, flapping, correlation, incident closing) run on *event time*,
-the alarms' own timestamps; the clock says what "now" is for everything else: whether a
-timestamp is in the future, and how long to wait when a replay is paced (``--speed``).
-Tests use :class:`allo.testing.clock.ScriptedClock` and never sleep.
+One protocol for the whole product: the NOC engine (windows run on the alarms' own
+*event time*; the clock says whether a timestamp is in the future and how long a paced
+replay waits), the assistant's sessions and connectors, the model gateway's budgets and
+the audit log. Tests use :class:`allo.testing.clock.ScriptedClock` and never sleep.
 """
 
 from __future__ import annotations
