@@ -108,11 +108,18 @@ def test_a_resolved_incident_that_grows_is_new_again(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_grown_incident_missing_from_the_store_is_written_whole(tmp_path: Path) -> None:
-    clock = ScriptedClock(1e9)
-    path = tmp_path / "noc.db"
-    noc = NocEngine(SqlNocStore(f"sqlite:///{path}"), clock, stream="t", topology=CHAIN)
+def started(path: Path) -> NocEngine:
+    """An engine on a SQLite file at ``path``, warmed up."""
+    noc = NocEngine(
+        SqlNocStore(f"sqlite:///{path}"), ScriptedClock(1e9), stream="t", topology=CHAIN
+    )
     noc.warm_up()
+    return noc
+
+
+def test_a_grown_incident_missing_from_the_store_is_written_whole(tmp_path: Path) -> None:
+    path = tmp_path / "noc.db"
+    noc = started(path)
     noc.ingest(many()[:30])
     assert noc._by_id  # open incidents, stored by the step
     before = rows(path, _INCIDENTS)
@@ -146,10 +153,8 @@ def _record_of(noc: NocEngine, view: Any) -> IncidentRecord:
 
 
 def test_a_failed_write_leaves_nothing_and_the_next_one_commits(tmp_path: Path) -> None:
-    clock = ScriptedClock(1e9)
     path = tmp_path / "noc.db"
-    noc = NocEngine(SqlNocStore(f"sqlite:///{path}"), clock, stream="t", topology=CHAIN)
-    noc.warm_up()
+    noc = started(path)
     noc.ingest(many()[:10])
     stored = rows(path, _ALARMS)
     fresh = AlarmRecord(999, many()[30], "api", 1e9)  # written first, then rolled back
