@@ -205,9 +205,7 @@ class NocEngine:
             self._windows = self.store.windows()
             self._silences = self.store.silences()
             self._maintenance.load()
-            ended = self._maintenance.close_ended(self._windows, self.clock.now())
-            if ended:
-                self.store.write(self.stream, WriteBatch(incidents=ended))
+            self._close_ended_windows()  # windows that ended while nothing ran
             pending = self.store.pending(self.stream)
             self.recovered = len(pending)
             for start in range(0, len(pending), 2000):

@@ -345,7 +345,8 @@ _SQLITE_INCIDENT_GROW = (
 
 
 def _incident_tuple(r: IncidentRecord) -> tuple[Any, ...]:
-    """:meth:`SqlNocStore._upsert_incidents`'s row as a tuple in ``_INCIDENT_COLUMNS`` order."""
+    """An incident's row for ``_SQLITE_INCIDENT_UPSERT``, as a tuple in ``_INCIDENT_COLUMNS``
+    order (the values :meth:`SqlNocStore._upsert_incidents` writes elsewhere)."""
     return (
         r.id,
         r.stream,
@@ -709,9 +710,8 @@ class SqlNocStore(SqlBacked):
         }
 
     def _upsert_incidents(self, c: Connection, records: Sequence[IncidentRecord]) -> None:
-        if c.dialect.name == "sqlite":  # as for alarms: straight to the driver, same values
-            c.exec_driver_sql(_SQLITE_INCIDENT_UPSERT, [_incident_tuple(r) for r in records])
-            return
+        """The portable upsert (SQLite takes ``_SQLITE_INCIDENT_UPSERT`` in
+        :meth:`_write_sqlite`, with the same values)."""
         rows = [
             {
                 "id": r.id,
