@@ -35,6 +35,7 @@ Needs Debian's ``redis-server`` and ``pip install 'allo[broker]'``. Not run in C
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -60,6 +61,7 @@ from allo.noc.broker import (  # noqa: E402
     partition_topology,
 )
 from allo.noc.broker.streams import GROUP  # noqa: E402
+from allo.noc.broker.tuning import GcPauses  # noqa: E402
 from allo.noc.causal import CausalGraph, HawkesLearner  # noqa: E402
 from allo.noc.sources import CsvSource  # noqa: E402
 from allo.noc.topology import Topology  # noqa: E402
@@ -190,8 +192,19 @@ def measure(
             )
         _wait_for_consumers(client, keys, partitions, 120)
         publisher = AlarmPublisher(client, split, keys=keys)
+        # This load generator holds every alarm of the run in memory (millions of
+        # objects), unlike a producer that streams its source: a gen-2 collection walked
+        # them all, stopping the publisher for up to 200 ms, after which it sent the
+        # late alarms in one burst to both consumers. Frozen, they are never walked.
+        gc.collect()
+        gc.freeze()
+        publisher_gc = GcPauses()
         publish_cpu = time.process_time()
-        report = publisher.publish(alarms, rate=rate)
+        try:
+            report = publisher.publish(alarms, rate=rate)
+        finally:
+            publisher_gc.close()
+            gc.unfreeze()
         publish_cpu = time.process_time() - publish_cpu
         deadline = time.monotonic() + timeout
         while not _settled(client, keys, partitions):
@@ -241,6 +254,7 @@ def measure(
         # the other two on the same cores: the publisher (this process: encoding and XADD)
         # and redis-server (``None`` where /proc cannot tell)
         "stream_publisher_cpu_us_per_alarm": round(publish_cpu / len(alarms) * 1e6, 1),
+        "stream_publisher_gc": publisher_gc.to_json(),
         "stream_redis_cpu_us_per_alarm": (
             None if redis_cpu is None else round(redis_cpu / len(alarms) * 1e6, 1)
         ),
