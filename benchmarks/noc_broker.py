@@ -136,6 +136,19 @@ def _cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _stolen_seconds() -> float | None:
+    """CPU seconds the hypervisor gave to other guests so far, all cores together
+    (``steal`` in ``/proc/stat``, Linux); ``None`` elsewhere. On a shared virtual machine
+    the same run's tail latency goes from tens to hundreds of milliseconds with it."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     alarms: list[Alarm],
     partitions: int,
@@ -160,7 +173,7 @@ def measure(
         keys = StreamKeys()
         client = connect(server.url)
         topology = Topology.load(topology_path) if topology_path else None
-        weights = None
+        weights: dict[str, float] | None = None
         if balance_by_alarms:  # the regions' alarm volume, as `publish --balance-by` does
             weights = {}
             for alarm in alarms:
@@ -200,6 +213,7 @@ def measure(
         gc.freeze()
         publisher_gc = GcPauses()
         publish_cpu = time.process_time()
+        stolen = _stolen_seconds()
         try:
             report = publisher.publish(alarms, rate=rate)
         finally:
@@ -212,6 +226,9 @@ def measure(
                 raise RuntimeError("the consumers did not catch up in time")
             time.sleep(0.02)
         redis_cpu = _cpu_seconds(server.process.pid if server.process else None)
+        stolen_after = _stolen_seconds()
+        if stolen is not None and stolen_after is not None:
+            stolen = stolen_after - stolen
         summaries = []
         for process in consumers:
             process.send_signal(signal.SIGTERM)
@@ -255,6 +272,10 @@ def measure(
         # and redis-server (``None`` where /proc cannot tell)
         "stream_publisher_cpu_us_per_alarm": round(publish_cpu / len(alarms) * 1e6, 1),
         "stream_publisher_gc": publisher_gc.to_json(),
+        # CPU time the host took from this machine's cores during the run (shared VMs)
+        "stream_cpu_stolen_share": (
+            None if stolen is None else round(stolen / (seconds * (os.cpu_count() or 1)), 3)
+        ),
         "stream_redis_cpu_us_per_alarm": (
             None if redis_cpu is None else round(redis_cpu / len(alarms) * 1e6, 1)
         ),
