@@ -30,6 +30,8 @@ _CANONICAL = frozenset(
 )
 _SEVERITIES: dict[object, Severity] = {s.value: s for s in Severity}
 _decode = json.JSONDecoder().decode
+# one encoder for every alarm: ``json.dumps`` with options builds a new one per call
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 MAX_ENTRY_BYTES = 64 * 1024
 
 
@@ -54,7 +56,7 @@ def encode_alarm(alarm: Alarm) -> str:
     }
     if alarm.attributes:
         data["attributes"] = dict(alarm.attributes)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _encode(data)
 
 
 def entry_fields(fields: Mapping[Any, Any] | None) -> dict[str, str]:

@@ -102,6 +102,7 @@ class AlarmPublisher:
         self._now = now
         self._notify = notify
         self._since_check = [0] * partitioning.partitions
+        self._stream_keys = [self.keys.partition(p) for p in range(partitioning.partitions)]
         self._prepared = False
 
     @property
@@ -170,14 +171,15 @@ class AlarmPublisher:
 
         counts = [0] * self.partitions
         pipe = self.client.pipeline(transaction=False)
+        # ``XADD key MAXLEN ~ n * alarm <json>``, spelled out: redis-py's ``xadd`` checks
+        # and rebuilds these same arguments for every alarm
+        add = pipe.execute_command
+        keys = self._stream_keys
+        partition_of = self.partitioning.partition_of
+        maxlen = self.maxlen
         for alarm in batch:
-            partition = self.partitioning.partition_of(alarm.device)
-            pipe.xadd(
-                self.keys.partition(partition),
-                {FIELD: encode_alarm(alarm)},
-                maxlen=self.maxlen,
-                approximate=True,
-            )
+            partition = partition_of(alarm.device)
+            add("XADD", keys[partition], "MAXLEN", "~", maxlen, "*", FIELD, encode_alarm(alarm))
             counts[partition] += 1
         try:
             self._wait_for_room(counts, report)
