@@ -17,10 +17,12 @@ from allo.noc.broker import (
     PartitionConsumer,
     StreamKeys,
     connect,
+    decode_alarm,
     engine_stream,
     partition_topology,
     prefixed_ids,
 )
+from allo.noc.broker.streams import GROUP
 from allo.noc.engine import NocEngine
 from allo.noc.pipeline import build_pipeline
 from allo.noc.replay import replay
@@ -347,3 +349,20 @@ def test_a_paced_publisher_sends_a_tick_of_alarms_per_round_trip(client: Any) ->
     assert 0.098 <= report.seconds <= 0.1 + 0.002 + 0.0001 * len(trips)  # the rate, kept
     with pytest.raises(InvalidInputError, match="tick"):
         AlarmPublisher(client, partition_topology(TOPOLOGY, 2), tick=-1.0)
+
+
+def test_each_stream_is_capped_near_maxlen_once_its_entries_are_read(client: Any) -> None:
+    """``MAXLEN ~``: Redis trims read entries in whole nodes, so a stream's length stays
+    a little over the cap; the publisher's own wait (half the cap unread) never fires
+    here, as a reader takes every chunk."""
+    keys = StreamKeys(prefix="capped")
+    publisher = AlarmPublisher(client, partition_topology(TOPOLOGY, 1), keys=keys, maxlen=1000)
+    sent = alarms(4000)
+    for start in range(0, len(sent), 400):
+        report = publisher.publish(sent[start : start + 400])
+        assert not report.warnings
+        client.xreadgroup(GROUP, "reader", {keys.partition(0): ">"}, count=1000)
+    length = client.xlen(keys.partition(0))
+    assert 1000 <= length < 1200, length
+    newest = client.xrevrange(keys.partition(0), count=1)[0][1]
+    assert decode_alarm(newest, "x").id == sent[-1].id  # the latest kept, in the JSON field
