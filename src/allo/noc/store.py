@@ -405,7 +405,9 @@ class SqlNocStore(SqlBacked):
     """``NocStore`` over SQLAlchemy Core, sharing the knowledge store's URL and engine setup."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        # durable: an alarm acknowledged to its source after a commit (a broker XACK, an
+        # HTTP 200) is never sent again, so a power cut must not undo that commit
+        super().__init__(url, durable=True)
         self._upsert: Any = None
         self._alarm_insert: Any = None
         self._writer: Any = None  # see _sqlite_writer

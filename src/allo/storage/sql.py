@@ -53,6 +53,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _durable_commits(dbapi_connection: Any, _record: Any) -> None:
+    """Every commit reaches the disk before it returns (see ``SqlStore(durable=True)``)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
 def _vector_bytes(vector: Vector) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
@@ -69,10 +76,17 @@ def _aware(moment: datetime) -> datetime:
 
 
 class SqlStore:
-    """``KnowledgeStore`` over SQLAlchemy; construct with ``open_store`` or a URL."""
+    """``KnowledgeStore`` over SQLAlchemy; construct with ``open_store`` or a URL.
 
-    def __init__(self, url: str) -> None:
+    ``durable``: on a SQLite file, each commit is synced to the disk before it returns
+    (``synchronous=FULL``; WAL's ``NORMAL``, the default, may lose the last commits to a
+    power cut or an OS crash, never to a killed process). For a store whose commits
+    answer someone who then forgets the data (the NOC's: a broker acknowledgement, a
+    webhook's 200). PostgreSQL commits are durable by default."""
+
+    def __init__(self, url: str, *, durable: bool = False) -> None:
         self.url = url
+        self.durable = durable
         self._engine: Engine | None = None
 
     @property
@@ -99,6 +113,8 @@ class SqlStore:
             pool = {"pool_size": SQLITE_POOL, "max_overflow": 8} if in_file else {}
             engine = create_engine(self.url, connect_args={"timeout": 30}, **pool)
             event.listen(engine, "connect", _sqlite_pragmas)
+            if self.durable:
+                event.listen(engine, "connect", _durable_commits)
             return engine
         try:
             return create_engine(self.url, pool_pre_ping=True)
@@ -352,8 +368,8 @@ class SqlBacked:
     of Alembic migrations, so one URL and one ``migrate()`` serve the whole product.
     """
 
-    def __init__(self, url: str) -> None:
-        self._sql = SqlStore(url)
+    def __init__(self, url: str, *, durable: bool = False) -> None:
+        self._sql = SqlStore(url, durable=durable)
 
     @property
     def url(self) -> str:
