@@ -9,7 +9,7 @@ from allo.noc.causal import CausalEdge, CausalGraph
 from allo.noc.pipeline import Flow, PipelineConfig, build_pipeline
 from allo.noc.sources.base import InputReport
 from allo.noc.stages.correlate import CausalCorrelation
-from allo.noc.stages.dedup import Deduplicate
+from allo.noc.stages.dedup import Deduplicate, RecentIds
 from allo.noc.stages.flapping import SuppressFlapping
 from allo.noc.stages.inhibit import InhibitRule, TopologyInhibition
 from allo.noc.stages.normalise import Normalise
@@ -71,6 +71,46 @@ def test_deduplicate_repeats_and_ids() -> None:
         FoldReason.DUPLICATE,
     ]
     assert out[2].under is out[0] and out[4].under is out[3]
+    assert report.counts["duplicate_id"] == 1
+
+
+def test_recent_ids_keep_two_generations_and_forget_older_ones() -> None:
+    ids = RecentIds(generation=3)
+    carried = {f"id-{i}": Flow(alarm(i, "a", "d", float(i))) for i in range(8)}
+    for alarm_id, flow in carried.items():
+        ids.add(alarm_id, flow)
+        assert ids.get(alarm_id) is flow
+        assert len(ids) <= 2 * 3  # never more than two generations
+    # generations {0,1,2} {3,4,5} were full in turn, {6,7} is filling: 0-2 are gone
+    assert [ids.get(f"id-{i}") is carried[f"id-{i}"] for i in range(8)] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert ids.get("never-seen") is None
+
+
+def test_a_repeated_id_beyond_the_memory_is_a_new_alarm() -> None:
+    report = InputReport()
+    stage = Deduplicate(CONFIG, report)
+    stage._ids = RecentIds(generation=2)
+    out = stage.process(
+        flows(
+            alarm(0, "a", "d0", 0, alarm_id="x"),
+            alarm(1, "a", "d1", 10, alarm_id="y"),
+            alarm(2, "a", "d2", 20, alarm_id="x"),  # remembered: a duplicate
+            alarm(3, "a", "d3", 30, alarm_id="z"),
+            alarm(4, "a", "d4", 40, alarm_id="w"),
+            alarm(5, "a", "d5", 50, alarm_id="v"),
+            alarm(6, "a", "d6", 60, alarm_id="x"),  # two generations later: forgotten
+        )
+    )
+    assert [f.reason for f in out] == [None, None, FoldReason.DUPLICATE, None, None, None, None]
     assert report.counts["duplicate_id"] == 1
 
 

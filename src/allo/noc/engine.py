@@ -37,6 +37,7 @@ from allo.clock import Clock
 from allo.domain.alarms import Alarm, Incident, Severity
 from allo.errors import InvalidInputError
 from allo.noc.incidents import build_incident
+from allo.noc.known_ids import KnownIds
 from allo.noc.maintenance import MaintenanceIncidents
 from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence, window_for
@@ -168,7 +169,7 @@ class NocEngine:
         self.recovered = 0
         self.totals: Counter[str] = Counter()  # accepted, already_stored, ... since start
         self._lock = threading.RLock()
-        self._known: set[str] = set()
+        self._known = KnownIds()
         self._seq: dict[str, int] = {}  # pending alarm id -> arrival number
         self._next = 0
         self._open: dict[int, _Open] = {}  # id(group object) -> view
@@ -200,7 +201,7 @@ class NocEngine:
                 inhibit_rules=self.inhibit_rules,
                 report=self.report,
             )
-            self._known = self.store.known_ids(self.stream)
+            self._known = KnownIds(self.store.known_ids(self.stream))
             self._next = self.store.next_seq(self.stream)
             self._windows = self.store.windows()
             self._silences = self.store.silences()
