@@ -74,43 +74,31 @@ def test_deduplicate_repeats_and_ids() -> None:
     assert report.counts["duplicate_id"] == 1
 
 
-def test_recent_ids_keep_two_generations_and_forget_older_ones() -> None:
-    ids = RecentIds(generation=3)
-    carried = {f"id-{i}": Flow(alarm(i, "a", "d", float(i))) for i in range(8)}
-    for alarm_id, flow in carried.items():
+def test_recent_ids_remember_exactly_the_last_ones() -> None:
+    ids = RecentIds(size=3)
+    carried = {f"id-{i}": Flow(alarm(i, "a", "d", float(i))) for i in range(10)}
+    for i, (alarm_id, flow) in enumerate(carried.items()):
         ids.add(alarm_id, flow)
-        assert ids.get(alarm_id) is flow
-        assert len(ids) <= 2 * 3  # never more than two generations
-    # generations {0,1,2} {3,4,5} were full in turn, {6,7} is filling: 0-2 are gone
-    assert [ids.get(f"id-{i}") is carried[f"id-{i}"] for i in range(8)] == [
-        False,
-        False,
-        False,
-        True,
-        True,
-        True,
-        True,
-        True,
-    ]
+        remembered = [k for k in carried if ids.get(k) is carried[k]]
+        assert remembered == [f"id-{j}" for j in range(max(0, i - 2), i + 1)]
+        assert len(ids) == min(i + 1, 3)
     assert ids.get("never-seen") is None
 
 
 def test_a_repeated_id_beyond_the_memory_is_a_new_alarm() -> None:
     report = InputReport()
     stage = Deduplicate(CONFIG, report)
-    stage._ids = RecentIds(generation=2)
+    stage._ids = RecentIds(size=2)
     out = stage.process(
         flows(
             alarm(0, "a", "d0", 0, alarm_id="x"),
             alarm(1, "a", "d1", 10, alarm_id="y"),
-            alarm(2, "a", "d2", 20, alarm_id="x"),  # remembered: a duplicate
+            alarm(2, "a", "d2", 20, alarm_id="x"),  # among the last 2 ids: a duplicate
             alarm(3, "a", "d3", 30, alarm_id="z"),
-            alarm(4, "a", "d4", 40, alarm_id="w"),
-            alarm(5, "a", "d5", 50, alarm_id="v"),
-            alarm(6, "a", "d6", 60, alarm_id="x"),  # two generations later: forgotten
+            alarm(4, "a", "d4", 40, alarm_id="x"),  # y and z came since: forgotten
         )
     )
-    assert [f.reason for f in out] == [None, None, FoldReason.DUPLICATE, None, None, None, None]
+    assert [f.reason for f in out] == [None, None, FoldReason.DUPLICATE, None, None]
     assert report.counts["duplicate_id"] == 1
 
 

@@ -11,36 +11,43 @@ from allo.domain.alarms import FoldReason
 from allo.noc.pipeline import Flow, PipelineConfig
 from allo.noc.sources.base import InputReport
 
-#: ids remembered for duplicate detection: the last 131,072 to 262,144 (two generations)
-ID_GENERATION = 131_072
+#: ids remembered for duplicate detection: exactly the last 131,072
+ID_MEMORY = 131_072
 
 
 class RecentIds:
-    """The flow that first carried each recent id, in two generations of plain dicts.
+    """The flow that first carried each of the last ``size`` ids.
 
     A retried send repeats an id within seconds; a persisting engine also checks every
-    id it ever stored before the pipeline sees it. One dict of the last million ids (an
-    ``OrderedDict``, oldest forgotten first) stopped a streaming engine whenever it
-    grew: 31 ms at 174,762 ids, 67 ms at 349,525, each doubling twice as long. Here no
-    dict passes ``generation`` ids: when the new one is full it becomes the old one and
-    the previous old one is dropped, so a lookup costs two probes at most and a growth
-    pause stays under a few milliseconds."""
+    id it ever stored before the pipeline sees it. One ``OrderedDict`` of the last
+    million ids stopped a streaming engine whenever it grew: 31 ms at 174,762 ids, 67 ms
+    at 349,525, each doubling twice as long. Dropping a whole generation of ids at once
+    would stop it too (it frees every flow they hold). So ids go into a plain dict of at
+    most ``size``; when it is full it becomes the old one, and each later id forgets the
+    oldest id of the old one (one deletion, no resize), which is empty by the time the
+    new one is full again. A lookup costs two probes at most."""
 
-    def __init__(self, generation: int = ID_GENERATION) -> None:
-        self.generation = generation
+    def __init__(self, size: int = ID_MEMORY) -> None:
+        self.size = size
         self._new: dict[str, Flow] = {}
         self._old: dict[str, Flow] = {}
+        self._old_order: list[str] = []  # the old dict's ids, oldest first
+        self._forgotten = 0  # how many of them are already deleted
 
     def get(self, alarm_id: str) -> Flow | None:
         first = self._new.get(alarm_id)
         return first if first is not None else self._old.get(alarm_id)
 
     def add(self, alarm_id: str, flow: Flow) -> None:
+        if self._forgotten < len(self._old_order):
+            del self._old[self._old_order[self._forgotten]]
+            self._forgotten += 1
         new = self._new
         new[alarm_id] = flow
-        if len(new) >= self.generation:
-            self._old = new
-            self._new = {}
+        if len(new) >= self.size:
+            self._old, self._new = new, {}
+            self._old_order = list(new)
+            self._forgotten = 0
 
     def __len__(self) -> int:
         return len(self._new) + len(self._old)
