@@ -210,10 +210,10 @@ def measure(
         # them all, stopping the publisher for up to 200 ms, after which it sent the
         # late alarms in one burst to both consumers. Frozen, they are never walked.
         gc.collect()
-        gc.freeze()
-        publisher_gc = GcPauses()
         publish_cpu = time.process_time()
         stolen = _stolen_seconds()
+        publisher_gc = GcPauses()
+        gc.freeze()
         try:
             report = publisher.publish(alarms, rate=rate)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from allo.domain.alarms import Alarm, FoldReason
 from allo.noc.causal import CausalEdge, CausalGraph
@@ -83,12 +84,15 @@ def test_recent_ids_remember_exactly_the_last_ones() -> None:
         assert remembered == [f"id-{j}" for j in range(max(0, i - 2), i + 1)]
         assert len(ids) == min(i + 1, 3)
     assert ids.get("never-seen") is None
+    ids.add("id-9", Flow(alarm(99, "a", "d", 99.0)))  # already remembered: kept as first
+    assert ids.get("id-9") is carried["id-9"] and len(ids) == 3
+    with pytest.raises(ValueError, match="at least one id"):
+        RecentIds(size=0)
 
 
 def test_a_repeated_id_beyond_the_memory_is_a_new_alarm() -> None:
     report = InputReport()
-    stage = Deduplicate(CONFIG, report)
-    stage._ids = RecentIds(size=2)
+    stage = Deduplicate(CONFIG, report, id_memory=2)
     out = stage.process(
         flows(
             alarm(0, "a", "d0", 0, alarm_id="x"),

@@ -351,10 +351,10 @@ def test_a_paced_publisher_sends_a_tick_of_alarms_per_round_trip(client: Any) ->
         AlarmPublisher(client, partition_topology(TOPOLOGY, 2), tick=-1.0)
 
 
-def test_each_stream_is_capped_near_maxlen_once_its_entries_are_read(client: Any) -> None:
-    """``MAXLEN ~``: Redis trims read entries in whole nodes, so a stream's length stays
-    a little over the cap; the publisher's own wait (half the cap unread) never fires
-    here, as a reader takes every chunk."""
+def test_each_stream_is_capped_near_maxlen(client: Any) -> None:
+    """``MAXLEN ~``: Redis trims the oldest entries (read or not) in whole nodes, so a
+    stream's length stays a little over the cap. A reader takes every chunk here only
+    so that the publisher's own wait (half the cap unread) never fires."""
     keys = StreamKeys(prefix="capped")
     publisher = AlarmPublisher(client, partition_topology(TOPOLOGY, 1), keys=keys, maxlen=1000)
     sent = alarms(4000)
