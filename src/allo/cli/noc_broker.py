@@ -295,7 +295,7 @@ def consume(
         learned = CausalGraph.load(graph) if graph is not None else None
         client = connect(redis_url)
         engine = NocEngine(
-            SqlNocStore(config.resolved_database_url),
+            SqlNocStore(config.resolved_database_url, durable=config.noc_durable_commits),
             SystemClock(),
             stream=engine_stream(partition, stream_prefix),
             source="broker",

@@ -404,10 +404,11 @@ def _alarm_tuple(stream: str, record: AlarmRecord) -> tuple[Any, ...]:
 class SqlNocStore(SqlBacked):
     """``NocStore`` over SQLAlchemy Core, sharing the knowledge store's URL and engine setup."""
 
-    def __init__(self, url: str) -> None:
-        # durable: an alarm acknowledged to its source after a commit (a broker XACK, an
-        # HTTP 200) is never sent again, so a power cut must not undo that commit
-        super().__init__(url, durable=True)
+    def __init__(self, url: str, *, durable: bool = False) -> None:
+        # durable (``ALLO_NOC_DURABLE_COMMITS``): an alarm acknowledged to its source
+        # after a commit (a broker XACK, an HTTP 200) is never sent again, so a power cut
+        # must not undo that commit; a file replay can simply be run again
+        super().__init__(url, durable=durable)
         self._upsert: Any = None
         self._alarm_insert: Any = None
         self._writer: Any = None  # see _sqlite_writer

@@ -73,7 +73,7 @@ def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
             topology = Topology.load(folder / f"topology.{suffix}")
             break
     return NocEngine(
-        SqlNocStore(settings.resolved_database_url),
+        SqlNocStore(settings.resolved_database_url, durable=settings.noc_durable_commits),
         clock or SystemClock(),
         stream="live",
         topology=topology,
