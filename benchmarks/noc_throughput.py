@@ -3,7 +3,7 @@
     python benchmarks/noc_throughput.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
         [--repeat 10] [--partitions 2] [--stream-alarms 20000] [--clients 8] [--ws-alarms 50000]
         [--ws-connections 8] [--ws-window 32] [--ws-rate 0] [--skip batch,stream,ws,peer]
-        [--graph GRAPH] [--json]
+        [--rounds 1] [--graph GRAPH] [--json]
 
 The figures, measured in the same run on the same alarms (the set replayed ``--repeat``
 times over, each copy shifted in time so that nothing is a duplicate of another copy):
@@ -40,6 +40,11 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
   (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
   500; ``null`` with the reason when it is not installed. ``peer_cpu_us_per_alarm``: its
   own CPU while ingesting (``/proc``), to set beside ``batch_cpu_us_per_alarm``.
+- ``batch_vs_peer``: ``alarms_per_second`` over ``peer_alertmanager_aps``. With
+  ``--rounds N`` the batch replay and the peer run N times, alternately, each side's
+  figures being those of its median round and ``batch_vs_peer`` the median of the
+  rounds' ratios (all listed in ``side_by_side_rounds``): on a shared machine whose
+  speed drifts between minutes, one round each can favour either side.
 
 Learning the graph is not timed (``learn_seconds``). Not run in CI.
 """
@@ -63,7 +68,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,6 +237,55 @@ engine.warm_up()
 uvicorn.run(create_app(settings, noc_engine=engine), host="127.0.0.1", port={port},
             log_level="warning", access_log=False)
 """
+
+
+def side_by_side(
+    run_batch: Callable[[Path], dict[str, object]],
+    run_peer: Callable[[Path], dict[str, object]] | None,
+    folder: Path,
+    rounds: int,
+) -> dict[str, object]:
+    """The batch replay and the peer, one after the other, ``rounds`` times, each round in
+    a fresh folder (database, Alertmanager storage). A shared machine's speed drifts over
+    minutes (other tenants, stolen CPU): alternating puts both sides under the same
+    drift, and each side's figures are those of its median round (the lower middle one
+    for an even count), every round being listed in ``side_by_side_rounds``."""
+    batches: list[dict[str, object]] = []
+    peers: list[dict[str, object]] = []
+    for index in range(rounds):
+        place = folder / f"round-{index}"
+        place.mkdir()
+        batches.append(run_batch(place))
+        if run_peer is not None:
+            peers.append(run_peer(place))
+    figures = _median_round(batches, "alarms_per_second")
+    if not peers:
+        return figures
+    figures.update(_median_round(peers, "peer_alertmanager_aps"))
+    listed = []
+    for ours, theirs in zip(batches, peers, strict=True):
+        aps, peer_aps = _number(ours["alarms_per_second"]), _number(theirs["peer_alertmanager_aps"])
+        ratio = round(aps / peer_aps, 3) if aps is not None and peer_aps else None
+        listed.append({"alarms_per_second": aps, "peer_alertmanager_aps": peer_aps, "ratio": ratio})
+    ratios = [r["ratio"] for r in listed if r["ratio"] is not None]
+    figures["batch_vs_peer"] = round(statistics.median(ratios), 3) if ratios else None
+    if rounds > 1:
+        figures["side_by_side_rounds"] = listed
+    return figures
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _median_round(rounds: list[dict[str, object]], key: str) -> dict[str, object]:
+    """The round whose ``key`` is the median (lower middle); without any figure (the peer
+    not installed) the first round, which says why."""
+    measured = [(value, r) for r in rounds if (value := _number(r.get(key))) is not None]
+    if not measured:
+        return rounds[0]
+    middle = statistics.median_low(value for value, _ in measured)
+    return next(r for value, r in measured if value == middle)
 
 
 def _items(alarms: list[Alarm]) -> list[dict[str, object]]:
@@ -581,6 +635,12 @@ def main() -> None:
         help="batch replay processes (one per topology region, when no link is cut); "
         "a list such as 2,1 runs each, figures of the others suffixed _pN",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the batch replay and the peer this many times, alternately (medians)",
+    )
     parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
@@ -588,6 +648,8 @@ def main() -> None:
     unknown = skip - {"batch", "stream", "ws", "peer"}
     if unknown:
         parser.error(f"--skip {', '.join(sorted(unknown))}: use batch, stream, ws or peer")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
     path = args.data / "Alarm.csv"
     topology_path = args.data / "Topology.npy"
@@ -611,17 +673,24 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "learn_seconds": round(learn_seconds, 2),
         }
+        alarms = copies(path, args.repeat, span)
         if "batch" not in skip:
             copied = folder / f"alarms-x{args.repeat}.csv"
             write_copies(path, args.repeat, span, copied)
-            for partitions in dict.fromkeys(args.partitions):  # each count once
-                figures.update(
-                    {
-                        (key if partitions == args.partitions[0] else f"{key}_p{partitions}"): v
-                        for key, v in batch(copied, topology, graph, folder, partitions).items()
-                    }
+            for partitions in dict.fromkeys(args.partitions[1:]):  # each count once
+                if partitions != args.partitions[0]:
+                    measured = batch(copied, topology, graph, folder, partitions)
+                    figures.update({f"{key}_p{partitions}": v for key, v in measured.items()})
+            figures.update(
+                side_by_side(
+                    lambda place: batch(copied, topology, graph, place, args.partitions[0]),
+                    None if "peer" in skip else lambda place: alertmanager(alarms, place),
+                    folder,
+                    args.rounds,
                 )
-        alarms = copies(path, args.repeat, span)
+            )
+        elif "peer" not in skip:
+            figures.update(alertmanager(alarms, folder))
         if "stream" not in skip:
             figures.update(
                 stream(
@@ -655,8 +724,6 @@ def main() -> None:
                     per_request=args.stream_batch,
                 )
             )
-        if "peer" not in skip:
-            figures.update(alertmanager(alarms, folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if args.json:

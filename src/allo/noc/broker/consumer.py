@@ -50,6 +50,7 @@ from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import MalformedEntry, decode_alarm, entry_fields
 from allo.noc.broker.latency import LatencyHistogram
 from allo.noc.broker.lease import DEFAULT_TTL_SECONDS, PartitionLease
+from allo.noc.broker.readahead import Entry, ack_and_read
 from allo.noc.broker.streams import (
     GROUP,
     Layout,
@@ -74,7 +75,6 @@ log = logging.getLogger(__name__)
 DEAD_MAXLEN = 100_000
 CHECKPOINT_MODES = ("background", "inline")  # inline: SQLite's own auto-checkpoint
 GC_MODES = ("quiet", "default")  # quiet: gc.freeze() after warm-up and every batch
-Entry = tuple[Any, Any]  # (entry id, fields) as redis-py returns them
 
 
 def engine_stream(partition: int, prefix: str = "region") -> str:
@@ -482,13 +482,10 @@ class PartitionConsumer:
                 pipe.xack(self.key, GROUP, *ids)
                 pipe.execute()
             elif read_ahead:
-                pipe = self.client.pipeline(transaction=False)
-                pipe.xack(self.key, GROUP, *ids)
-                pipe.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=self.count)
-                _, reply = pipe.execute()
-                if reply:
+                ahead = ack_and_read(self.client, self.key, GROUP, self.consumer, ids, self.count)
+                if ahead:
                     self._read_at = self._wall()
-                    self._ahead = list(reply[0][1])
+                    self._ahead = ahead
             else:  # one command is atomic by itself: no MULTI/EXEC round of three commands
                 self.client.xack(self.key, GROUP, *ids)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
