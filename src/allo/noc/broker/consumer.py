@@ -50,7 +50,7 @@ from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import MalformedEntry, decode_alarm, entry_fields
 from allo.noc.broker.latency import LatencyHistogram
 from allo.noc.broker.lease import DEFAULT_TTL_SECONDS, PartitionLease
-from allo.noc.broker.readahead import Entry, ack_and_read
+from allo.noc.broker.pipelined import Entry, ack_and_read
 from allo.noc.broker.streams import (
     GROUP,
     Layout,

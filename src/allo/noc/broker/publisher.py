@@ -23,6 +23,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import FIELD, encode_alarm
 from allo.noc.broker.partition import Partitioning
+from allo.noc.broker.pipelined import send_commands
 from allo.noc.broker.streams import (
     GROUP,
     Layout,
@@ -170,22 +171,23 @@ class AlarmPublisher:
         import redis
 
         counts = [0] * self.partitions
-        pipe = self.client.pipeline(transaction=False)
         # ``XADD key MAXLEN ~ n * alarm <json>``, spelled out: redis-py's ``xadd`` checks
         # and rebuilds these same arguments for every alarm
-        add = pipe.execute_command
+        commands = []
         keys = self._stream_keys
         partition_of = self.partitioning.partition_of
         maxlen = self.maxlen
         for alarm in batch:
             partition = partition_of(alarm.device)
-            add("XADD", keys[partition], "MAXLEN", "~", maxlen, "*", FIELD, encode_alarm(alarm))
+            commands.append(
+                ("XADD", keys[partition], "MAXLEN", "~", maxlen, "*", FIELD, encode_alarm(alarm))
+            )
             counts[partition] += 1
         try:
             self._wait_for_room(counts, report)
             if report.first_sent is None:
                 report.first_sent = time.time()
-            pipe.execute()
+            send_commands(self.client, commands)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BrokerError(
                 f"lost the connection to Redis while publishing ({type(exc).__name__}) after "

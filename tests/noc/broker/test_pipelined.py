@@ -1,4 +1,4 @@
-"""The consumer's acknowledge-and-read round trip, against a real Redis."""
+"""Commands sent in one write on a pooled connection, against a real Redis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from allo.noc.broker.readahead import ack_and_read, entries_of
+from allo.noc.broker.pipelined import ack_and_read, entries_of, send_commands
 
 
 def _fill(client: Any, key: str, count: int) -> list[bytes]:
@@ -47,6 +47,19 @@ def test_an_error_reply_leaves_a_usable_client(client: Any) -> None:
         ack_and_read(client, "s", "missing", "c", ["0-1"], 10)
     assert client.ping() is True
     assert client.xlen("s") == 1
+
+
+def test_every_command_runs_and_the_first_error_is_raised(client: Any) -> None:
+    import redis
+
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        send_commands(
+            client,
+            [("SET", "a", "1"), ("LPUSH", "a", "x"), ("SET", "b", "2"), ("INCR", "a:missing:")],
+        )
+    assert client.get("b") == b"2"  # the command after the error ran, as in a pipeline
+    assert client.get("a:missing:") == b"1"
+    assert send_commands(client, [("GET", "a"), ("EXISTS", "b", "c")]) == [b"1", 1]
 
 
 @pytest.mark.parametrize(
