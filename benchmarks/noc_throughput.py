@@ -43,8 +43,11 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
 - ``batch_vs_peer``: ``alarms_per_second`` over ``peer_alertmanager_aps``. With
   ``--rounds N`` the batch replay and the peer run N times, alternately, each side's
   figures being those of its median round and ``batch_vs_peer`` the median of the
-  rounds' ratios (all listed in ``side_by_side_rounds``): on a shared machine whose
-  speed drifts between minutes, one round each can favour either side.
+  rounds' ratios (the lower middle one for an even N; every round is listed in
+  ``side_by_side_rounds``): on a shared machine whose speed drifts between minutes, one
+  round each can favour either side. The batch replay and the peer run first, then the
+  streaming parts (before ``--rounds``, the peer ran last: older figures were taken in
+  that order).
 
 Learning the graph is not timed (``learn_seconds``). Not run in CI.
 """
@@ -258,17 +261,21 @@ def side_by_side(
         batches.append(run_batch(place))
         if run_peer is not None:
             peers.append(run_peer(place))
-    figures = _median_round(batches, "alarms_per_second")
-    if not peers:
-        return figures
-    figures.update(_median_round(peers, "peer_alertmanager_aps"))
-    listed = []
-    for ours, theirs in zip(batches, peers, strict=True):
-        aps, peer_aps = _number(ours["alarms_per_second"]), _number(theirs["peer_alertmanager_aps"])
+        shutil.rmtree(place, ignore_errors=True)
+    figures = dict(_median_round(batches, "alarms_per_second"))
+    listed: list[dict[str, float | None]] = []
+    for index, ours in enumerate(batches):
+        aps = _number(ours["alarms_per_second"])
+        if not peers:
+            listed.append({"alarms_per_second": aps})
+            continue
+        peer_aps = _number(peers[index].get("peer_alertmanager_aps"))
         ratio = round(aps / peer_aps, 3) if aps is not None and peer_aps else None
         listed.append({"alarms_per_second": aps, "peer_alertmanager_aps": peer_aps, "ratio": ratio})
-    ratios = [r["ratio"] for r in listed if r["ratio"] is not None]
-    figures["batch_vs_peer"] = round(statistics.median(ratios), 3) if ratios else None
+    if peers:
+        figures.update(_median_round(peers, "peer_alertmanager_aps"))
+        ratios = [r for row in listed if (r := row["ratio"]) is not None]
+        figures["batch_vs_peer"] = statistics.median_low(ratios) if ratios else None
     if rounds > 1:
         figures["side_by_side_rounds"] = listed
     return figures
@@ -650,6 +657,8 @@ def main() -> None:
         parser.error(f"--skip {', '.join(sorted(unknown))}: use batch, stream, ws or peer")
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.rounds > 1 and "batch" in skip:
+        parser.error("--rounds alternates the batch replay with the peer: do not skip batch")
 
     path = args.data / "Alarm.csv"
     topology_path = args.data / "Topology.npy"

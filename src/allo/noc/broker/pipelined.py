@@ -9,8 +9,9 @@ round trip itself (measured on loopback: about 175 against 70 µs per ``XACK`` a
 client's pool, and the replies come back unparsed (no response callbacks).
 
 Errors are redis-py's own, raised as its pipeline raises them: ``ConnectionError`` and
-``TimeoutError`` (the connection is then dropped, not given back: replies may be left
-unread), and, once every reply is read, the first error reply as ``ResponseError``.
+``TimeoutError`` (the connection is then closed before it goes back to the pool, since
+replies may be left unread on it), and, once every reply is read, the first error reply
+as ``ResponseError`` (without the pipeline's note of which command it answered).
 """
 
 from __future__ import annotations
@@ -66,15 +67,12 @@ def ack_and_read(
 def entries_of(reply: Any) -> list[Entry]:
     """The entries of a one-stream ``XREADGROUP`` reply, RESP2 (``[[key, entries]]``) or
     RESP3 (``{key: entries}``), each ``[id, [field, value, ...]]`` made ``(id, dict)``; an
-    entry deleted since it was delivered has no fields (``None``), as in redis-py."""
+    entry deleted since it was delivered has no fields (``{}``, as redis-py gives it)."""
     if not reply:
         return []
     listed = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
     entries: list[Entry] = []
     for entry_id, flat in listed:
-        if flat is None:
-            entries.append((entry_id, None))
-        else:
-            pairs = iter(flat)
-            entries.append((entry_id, dict(zip(pairs, pairs, strict=True))))
+        pairs = iter(flat or ())
+        entries.append((entry_id, dict(zip(pairs, pairs, strict=True))))
     return entries
