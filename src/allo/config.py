@@ -185,8 +185,8 @@ class Settings(BaseSettings):
         default=False,
         description="Sync each NOC commit to the disk (SQLite synchronous=FULL) before a "
         "source is told its alarms are safe (broker XACK, HTTP 200), so that a power cut "
-        "loses none; costs a disk sync per commit (the p50 of the broker benchmark rose "
-        "from 9 to 15-17 ms on a shared disk). A killed process loses nothing either way.",
+        "loses none; costs a disk sync per commit (docs/noc.md, Persistence, says what it "
+        "cost on a shared disk). A killed process loses nothing either way.",
     )
 
     @field_validator("advisors", "noc_operators")
