@@ -3,7 +3,7 @@
     python benchmarks/noc_throughput.py [--data ../shared/data/alarms/pcic2021-24V_439N_Microwave]
         [--repeat 10] [--partitions 2] [--stream-alarms 20000] [--clients 8] [--ws-alarms 50000]
         [--ws-connections 8] [--ws-window 32] [--ws-rate 0] [--skip batch,stream,ws,peer]
-        [--rounds 1] [--graph GRAPH] [--json]
+        [--rounds 3] [--graph GRAPH] [--json]
 
 The figures, measured in the same run on the same alarms (the set replayed ``--repeat``
 times over, each copy shifted in time so that nothing is a duplicate of another copy):
@@ -40,8 +40,8 @@ times over, each copy shifted in time so that nothing is a duplicate of another 
   (grouping by device), fed the same alarms through ``POST /api/v2/alerts`` in batches of
   500; ``null`` with the reason when it is not installed. ``peer_cpu_us_per_alarm``: its
   own CPU while ingesting (``/proc``), to set beside ``batch_cpu_us_per_alarm``.
-- ``batch_vs_peer``: ``alarms_per_second`` over ``peer_alertmanager_aps``. With
-  ``--rounds N`` the batch replay and the peer run N times, alternately, each side's
+- ``batch_vs_peer``: ``alarms_per_second`` over ``peer_alertmanager_aps``. The batch
+  replay and the peer run ``--rounds`` times (3 by default), alternately, each side's
   figures being those of its median round and ``batch_vs_peer`` the median of the
   rounds' ratios (the lower middle one for an even N; every round is listed in
   ``side_by_side_rounds``): on a shared machine whose speed drifts between minutes, one
@@ -645,8 +645,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=1,
-        help="run the batch replay and the peer this many times, alternately (medians)",
+        help="run the batch replay and the peer this many times, alternately (medians; default 3)",
     )
     parser.add_argument("--graph", type=Path, help="a graph from `allo noc learn` (else learned)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
@@ -655,10 +654,11 @@ def main() -> None:
     unknown = skip - {"batch", "stream", "ws", "peer"}
     if unknown:
         parser.error(f"--skip {', '.join(sorted(unknown))}: use batch, stream, ws or peer")
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    if args.rounds > 1 and "batch" in skip:
+    if args.rounds is not None and "batch" in skip:
         parser.error("--rounds alternates the batch replay with the peer: do not skip batch")
+    rounds = 3 if args.rounds is None else args.rounds
+    if rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {rounds}")
 
     path = args.data / "Alarm.csv"
     topology_path = args.data / "Topology.npy"
@@ -695,7 +695,7 @@ def main() -> None:
                     lambda place: batch(copied, topology, graph, place, args.partitions[0]),
                     None if "peer" in skip else lambda place: alertmanager(alarms, place),
                     folder,
-                    args.rounds,
+                    rounds,
                 )
             )
         elif "peer" not in skip:
