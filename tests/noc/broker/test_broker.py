@@ -232,6 +232,24 @@ def test_unreachable_redis_is_a_clear_error_without_the_password(redis: RedisSer
         connect("http://127.0.0.1:6379")
 
 
+def test_redis_lost_while_publishing_is_a_retryable_error_naming_the_way_out(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        client = connect(server.url)
+        publisher = AlarmPublisher(client, partition_topology(TOPOLOGY, 2))
+        publisher.prepare()
+        server.kill()
+        with pytest.raises(BrokerError, match="publish the file again") as caught:
+            publisher.publish(alarms(50))
+        assert caught.value.retryable
+        client.close()
+    finally:
+        server.stop()
+
+
 def test_redis_killed_between_commit_and_ack_then_restarted_loses_nothing(
     tmp_path: Path,
 ) -> None:
