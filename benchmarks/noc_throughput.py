@@ -686,13 +686,13 @@ def main() -> None:
         if "batch" not in skip:
             copied = folder / f"alarms-x{args.repeat}.csv"
             write_copies(path, args.repeat, span, copied)
-            for partitions in dict.fromkeys(args.partitions[1:]):  # each count once
-                if partitions != args.partitions[0]:
-                    measured = batch(copied, topology, graph, folder, partitions)
-                    figures.update({f"{key}_p{partitions}": v for key, v in measured.items()})
+            first, *others = args.partitions
+            for partitions in dict.fromkeys(p for p in others if p != first):  # each once
+                measured = batch(copied, topology, graph, folder, partitions)
+                figures.update({f"{key}_p{partitions}": v for key, v in measured.items()})
             figures.update(
                 side_by_side(
-                    lambda place: batch(copied, topology, graph, place, args.partitions[0]),
+                    lambda place: batch(copied, topology, graph, place, first),
                     None if "peer" in skip else lambda place: alertmanager(alarms, place),
                     folder,
                     rounds,
