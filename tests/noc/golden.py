@@ -4,7 +4,9 @@ The snapshot in ``tests/noc/data/golden_pipeline.json`` was written by the engin
 its speed-ups (issue 5, "Speed, side by side"); ``test_golden.py`` checks that the
 optimised engine still produces it exactly: the incidents (rows, roots, reasons,
 explanations), the fold counts, the input problems, and what a persisting engine stores
-(alarms and incidents), fed in batches and one alarm per call.
+(alarms and incidents), fed in batches and one alarm per call. Migration ``0005`` dropped
+the alarms' ``final`` column: the snapshot lost that key (true for every stored alarm
+after the flush) and nothing else.
 
 Regenerate only on purpose (a change of results, reviewed)::
 

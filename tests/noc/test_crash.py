@@ -25,7 +25,12 @@ def _state(database: Path) -> dict[str, int]:
         state = {
             "alarms": one("SELECT count(*) FROM noc_alarms"),
             "distinct_rows": one("SELECT count(DISTINCT row) FROM noc_alarms"),
-            "final": one("SELECT count(*) FROM noc_alarms WHERE final"),
+            # alarms whose place is final: not in an open incident of the pipeline
+            "final": one(
+                "SELECT count(*) FROM noc_alarms a WHERE NOT EXISTS (SELECT 1 FROM "
+                "noc_incidents i WHERE i.id = a.incident_id AND i.state = 'open' "
+                "AND i.kind = 'pipeline')"
+            ),
             "without_incident": one("SELECT count(*) FROM noc_alarms WHERE incident_id IS NULL"),
             "incident_size": one("SELECT sum(size) FROM noc_incidents"),
             "open": one("SELECT count(*) FROM noc_incidents WHERE state = 'open'"),

@@ -67,7 +67,7 @@ def stored(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             {
                 "row": r["row"],
                 "incident": head_of[r["incident_id"]],
-                **{k: r[k] for k in ("reason", "folded_under", "detail", "issues", "final")},
+                **{k: r[k] for k in ("reason", "folded_under", "detail", "issues")},
             }
             for r in rows
         ),

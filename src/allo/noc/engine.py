@@ -171,6 +171,9 @@ class NocEngine:
         self._lock = threading.RLock()
         self._known = KnownIds()
         self._seq: dict[str, int] = {}  # pending alarm id -> arrival number
+        # pending alarm id -> the place stored for it (reason, folded under, detail): an
+        # alarm whose final place is that one is not written again when its incident closes
+        self._placed: dict[str, tuple[str | None, int | None, str]] = {}
         self._next = 0
         self._open: dict[int, _Open] = {}  # id(group object) -> view
         self._by_id: dict[str, _Open] = {}
@@ -375,7 +378,6 @@ class NocEngine:
                     None if is_head else folded.head.row,
                     f"maintenance window {window.id}",
                     (),
-                    True,
                 )
             )
             write.incidents.append(folded)
@@ -397,6 +399,7 @@ class NocEngine:
         result.closed.extend(closed)
         touched: dict[str, _Open] = {}
         views = self._open
+        placed = self._placed
         alarms_out = write.alarms
         members_out = write.members
         details = result.alarms if detail else None
@@ -423,11 +426,10 @@ class NocEngine:
                 under = flow.under
                 folded_under = under.alarm.row if under is not None else None
                 member_detail = flow.detail
-                is_final = False
+                placed[alarm_id] = (reason if new else reason or "", folded_under, member_detail)
             else:
                 incident_id, reason = known.incident_id, known.reason or None
                 folded_under, member_detail = known.folded_under, known.detail
-                is_final = True
             issues = flow.issues
             if new:
                 # the record built on arrival, now given its place (building a second one
@@ -439,7 +441,6 @@ class NocEngine:
                 record.folded_under = folded_under
                 record.detail = member_detail
                 record.issues = tuple(issues) if issues else ()
-                record.final = is_final
                 alarms_out.append(record)
                 if details is not None:
                     details.append(
@@ -452,11 +453,9 @@ class NocEngine:
                     )
             else:
                 members_out.append(
-                    MemberUpdate(
-                        alarm_id, incident_id, reason or "", folded_under, member_detail, is_final
-                    )
+                    MemberUpdate(alarm_id, incident_id, reason or "", folded_under, member_detail)
                 )
-        write.members.extend(final.values())  # alarms of earlier calls whose incident closed
+        write.members.extend(final.values())  # alarms of earlier calls whose place changed
         for view in touched.values():
             head = view.head
             record_ = IncidentRecord(
@@ -496,8 +495,11 @@ class NocEngine:
         return view
 
     def _closed(self, incident: Incident, now: float) -> tuple[IncidentRecord, list[MemberUpdate]]:
-        """The stored record of a closed incident and the final place of its alarms; the
-        engine forgets it (its open view, its alarms' arrival numbers) on the way."""
+        """The stored record of a closed incident and the final place of those of its
+        alarms that are not stored there already (an alarm of an earlier step whose place
+        did not change since is left alone: the closed incident makes that place final);
+        the engine forgets the incident (its open view, its alarms' arrival numbers and
+        places) on the way."""
         seq_of = self._seq
         head = incident.head
         alarms = [head, *(m.alarm for m in incident.members)]
@@ -511,11 +513,18 @@ class NocEngine:
         # its alarms of earlier steps were stored under its open view's id, this very id
         # when that view is found: their update need not set it again
         moved = view is None
-        members = [MemberUpdate(head.id, incident_id, "head", None, "probable root", True, moved)]
-        members += [
-            MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail, True, moved)
-            for m, reason in zip(incident.members, reasons, strict=True)
-        ]
+        placed = self._placed
+        members = []
+        for update in (
+            MemberUpdate(head.id, incident_id, "head", None, "probable root", moved),
+            *(
+                MemberUpdate(m.alarm.id, incident_id, reason, m.folded_under, m.detail, moved)
+                for m, reason in zip(incident.members, reasons, strict=True)
+            ),
+        ):
+            stored = placed.pop(update.alarm_id, None)
+            if moved or stored != (update.reason, update.folded_under, update.detail):
+                members.append(update)
         times = [a.raised_at for a in alarms]
         record = IncidentRecord(
             incident_id,

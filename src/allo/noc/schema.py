@@ -1,14 +1,16 @@
 """The NOC tables as SQLAlchemy Core objects (created by migration ``0002_noc``).
 
 ``noc_alarms`` is the log: every accepted alarm, once, keyed by ``(stream, alarm_id)``,
-with the incident it sits in. ``final`` says that this incident is closed: alarms not yet
-final are pushed through a fresh pipeline when an engine restarts (after ``kill -9`` too),
-which rebuilds the open incidents without counting anything twice.
+with the incident it sits in. Its place there is final once that incident is closed
+(``noc_incidents.state``); the alarms of open pipeline incidents are pushed through a
+fresh pipeline when an engine restarts (after ``kill -9`` too), which rebuilds the open
+incidents without counting anything twice. Migration ``0005`` dropped the ``final`` flag
+that repeated the incident's state.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -32,7 +34,6 @@ noc_alarms = Table(
     Column("folded_under", Integer),
     Column("detail", Text, nullable=False),
     Column("issues", Text, nullable=False),
-    Column("final", Boolean, nullable=False),
 )
 
 noc_incidents = Table(

@@ -41,7 +41,8 @@ _SUMMARY_BY_ID = select(*(c for c in noc_incidents.c if c.name not in {"evidence
 
 @dataclass(slots=True)
 class AlarmRecord:
-    """An accepted alarm as stored, with its (possibly provisional) place in an incident.
+    """An accepted alarm as stored, with its place in an incident (provisional while that
+    incident is open, final once it is closed).
 
     Not frozen: one is built per alarm on the engine's hot path (a frozen dataclass costs
     four times as much to build), when the alarm arrives, and the engine fills in its
@@ -56,7 +57,6 @@ class AlarmRecord:
     folded_under: int | None = None
     detail: str = ""
     issues: tuple[str, ...] = ()
-    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +80,15 @@ class IncidentRecord:
 
 @dataclass(slots=True)
 class MemberUpdate:
-    """The final place of an alarm once its incident closed (read-only by convention,
-    as :class:`AlarmRecord`)."""
+    """A new place for an alarm already stored: its final one when its incident closed
+    (read-only by convention, as :class:`AlarmRecord`). The engine leaves out the alarms
+    whose final place is the one already stored."""
 
     alarm_id: str
     incident_id: str
     reason: str
     folded_under: int | None
     detail: str
-    final: bool = True
     # False when the engine knows the alarm is already stored under ``incident_id``: the
     # update then leaves that column, and the index on it, alone (SQLite rewrites an
     # index entry whenever an UPDATE names one of its columns, changed or not)
@@ -234,6 +234,13 @@ def incident_detail(row: Row[Any]) -> dict[str, Any]:
     return data
 
 
+def _open_pipeline(stream: str | None) -> Any:
+    """Open incidents of the pipeline (of ``stream``, or of any): where the alarms whose
+    place is not final yet sit."""
+    condition = and_(noc_incidents.c.state == "open", noc_incidents.c.kind == "pipeline")
+    return and_(condition, noc_incidents.c.stream == stream) if stream else condition
+
+
 def _like(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{json.dumps(escaped)[1:-1]}%"
@@ -257,7 +264,6 @@ _ALARM_COLUMNS = (
     "folded_under",
     "detail",
     "issues",
-    "final",
 )
 _SQLITE_ALARM_INSERT = (
     f"INSERT INTO {noc_alarms.name} ("
@@ -267,13 +273,13 @@ _SQLITE_ALARM_INSERT = (
     + ") ON CONFLICT (stream, alarm_id) DO NOTHING"
 )
 _SQLITE_MEMBER_UPDATE = (
-    f"UPDATE {noc_alarms.name} SET incident_id = ?, reason = ?, folded_under = ?, detail = ?, "
-    '"final" = ? WHERE stream = ? AND alarm_id = ?'
+    f"UPDATE {noc_alarms.name} SET incident_id = ?, reason = ?, folded_under = ?, detail = ? "
+    "WHERE stream = ? AND alarm_id = ?"
 )
 # the same for an alarm already stored under its incident (``MemberUpdate.moved`` false)
 _SQLITE_MEMBER_SETTLE = (
-    f"UPDATE {noc_alarms.name} SET reason = ?, folded_under = ?, detail = ?, "
-    '"final" = ? WHERE stream = ? AND alarm_id = ?'
+    f"UPDATE {noc_alarms.name} SET reason = ?, folded_under = ?, detail = ? "
+    "WHERE stream = ? AND alarm_id = ?"
 )
 _SQLITE_CLEAR = (
     f"UPDATE {noc_alarms.name} SET cleared_at = ? "
@@ -397,7 +403,6 @@ def _alarm_tuple(stream: str, record: AlarmRecord) -> tuple[Any, ...]:
         record.folded_under,
         record.detail,
         json.dumps(list(record.issues), ensure_ascii=False) if record.issues else _NO_ISSUES,
-        1 if record.final else 0,
     )
 
 
@@ -491,7 +496,8 @@ class SqlNocStore(SqlBacked):
         with self._engine.connect() as c:
             rows = c.execute(
                 select(noc_alarms)
-                .where(and_(noc_alarms.c.stream == stream, noc_alarms.c.final.is_(False)))
+                .join(noc_incidents, noc_incidents.c.id == noc_alarms.c.incident_id)
+                .where(noc_alarms.c.stream == stream, _open_pipeline(stream))
                 .order_by(noc_alarms.c.seq)
             ).all()
         return [self._record(row) for row in rows]
@@ -519,7 +525,6 @@ class SqlNocStore(SqlBacked):
             folded_under=row.folded_under,
             detail=row.detail,
             issues=tuple(json.loads(row.issues)),
-            final=bool(row.final),
         )
 
     def _insert(self, table: Any) -> Any:
@@ -574,7 +579,6 @@ class SqlNocStore(SqlBacked):
                         reason=bindparam("b_reason"),
                         folded_under=bindparam("b_folded_under"),
                         detail=bindparam("b_detail"),
-                        final=bindparam("b_final"),
                     ),
                     [
                         {
@@ -583,7 +587,6 @@ class SqlNocStore(SqlBacked):
                             "b_reason": m.reason,
                             "b_folded_under": m.folded_under,
                             "b_detail": m.detail,
-                            "b_final": m.final,
                         }
                         for m in batch.members
                     ],
@@ -650,7 +653,7 @@ class SqlNocStore(SqlBacked):
             writer.executemany(
                 _SQLITE_MEMBER_UPDATE,
                 [
-                    (m.incident_id, m.reason, m.folded_under, m.detail, m.final, stream, m.alarm_id)
+                    (m.incident_id, m.reason, m.folded_under, m.detail, stream, m.alarm_id)
                     for m in moved
                 ],
             )
@@ -658,7 +661,7 @@ class SqlNocStore(SqlBacked):
             writer.executemany(
                 _SQLITE_MEMBER_SETTLE,
                 [
-                    (m.reason, m.folded_under, m.detail, m.final, stream, m.alarm_id)
+                    (m.reason, m.folded_under, m.detail, stream, m.alarm_id)
                     for m in batch.members
                     if not m.moved
                 ],
@@ -709,7 +712,6 @@ class SqlNocStore(SqlBacked):
             "folded_under": record.folded_under,
             "detail": record.detail,
             "issues": json.dumps(list(record.issues), ensure_ascii=False),
-            "final": record.final,
         }
 
     def _upsert_incidents(self, c: Connection, records: Sequence[IncidentRecord]) -> None:
@@ -783,17 +785,21 @@ class SqlNocStore(SqlBacked):
         return len(stale)
 
     def counts(self, stream: str | None = None) -> dict[str, int]:
-        """Alarms, final alarms, incidents (and their total size) of a stream or of all."""
+        """Alarms, final alarms (those not in an open pipeline incident), incidents (and
+        their total size) of a stream or of all."""
         a_where = and_(True, *([noc_alarms.c.stream == stream] if stream else []))
         i_where = and_(True, *([noc_incidents.c.stream == stream] if stream else []))
         with self._engine.connect() as c:
-            alarms, final = c.execute(
-                select(
-                    func.count(), func.coalesce(func.sum(case((noc_alarms.c.final, 1), else_=0)), 0)
-                )
+            alarms = c.execute(
+                select(func.count()).select_from(noc_alarms).where(a_where)
+            ).scalar_one()
+            pending = c.execute(
+                select(func.count())
                 .select_from(noc_alarms)
-                .where(a_where)
-            ).one()
+                .join(noc_incidents, noc_incidents.c.id == noc_alarms.c.incident_id)
+                .where(a_where, _open_pipeline(stream))
+            ).scalar_one()
+            final = alarms - pending
             incidents, size, open_ = c.execute(
                 select(
                     func.count(),

@@ -38,7 +38,7 @@ from allo.storage.schema import chunks, documents, embedding_cache, store_meta
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; checked against Alembic's own view in the tests. Knowing it lets
 # a short command (``allo ask``) skip importing Alembic when the schema is current.
-LATEST_REVISION = "0004"
+LATEST_REVISION = "0005"
 #: pooled connections kept open to a SQLite file (see ``SqlStore._create_engine``)
 SQLITE_POOL = 40
 
