@@ -22,6 +22,7 @@ from allo.noc.broker import (
     partition_topology,
     prefixed_ids,
 )
+from allo.noc.broker import consumer as consumer_module
 from allo.noc.broker.streams import GROUP
 from allo.noc.engine import NocEngine
 from allo.noc.pipeline import build_pipeline
@@ -295,22 +296,22 @@ def test_redis_killed_between_commit_and_ack_then_restarted_loses_nothing(
 
 
 def test_the_acknowledgement_reads_the_next_batch_ahead_and_a_crash_loses_none(
-    client: Any, tmp_path: Path
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = f"sqlite:///{tmp_path / 'noc.db'}"
     published = AlarmPublisher(client, partition_topology(TOPOLOGY, 2)).publish(alarms(1200))
     first = consumers(client, database)[0]
     reads: list[str] = []
-    original = client.xreadgroup
+    original = consumer_module.read_group
 
     def counted_read(*args: Any, **kwargs: Any) -> Any:
         reads.append("read")
         return original(*args, **kwargs)
 
-    client.xreadgroup = counted_read
-    assert first.poll(block=False) == 200
-    assert first.poll(block=False) == 200
-    client.xreadgroup = original
+    with monkeypatch.context() as patched:
+        patched.setattr(consumer_module, "read_group", counted_read)
+        assert first.poll(block=False) == 200
+        assert first.poll(block=False) == 200
     # one read of its own: the second batch came with the first one's acknowledgement
     assert reads == ["read"]
     key = StreamKeys().partition(0)
@@ -356,10 +357,10 @@ def test_a_paced_publisher_sends_a_tick_of_alarms_per_round_trip(client: Any) ->
     )
     send = publisher._send
 
-    def counted_send(batch: list[Alarm], report: Any) -> None:
+    def counted_send(link: Any, batch: list[Alarm], report: Any) -> None:
         trips.append(len(batch))
         moment[0] += 0.0001  # a round trip takes time, as the alarms come due
-        send(batch, report)
+        send(link, batch, report)
 
     publisher._send = counted_send  # type: ignore[method-assign]
     report = publisher.publish(alarms(1000), rate=10_000.0)

@@ -1,4 +1,4 @@
-"""Commands sent in one write on a pooled connection, against a real Redis."""
+"""Commands sent in one write on a held connection, against a real Redis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from allo.noc.broker.pipelined import ack_and_read, entries_of, send_commands
+from allo.noc.broker.pipelined import HeldConnection, ack_and_read, entries_of, read_group
 
 
 def _fill(client: Any, key: str, count: int) -> list[bytes]:
@@ -19,13 +19,18 @@ def test_it_acknowledges_and_reads_what_xreadgroup_would(client: Any) -> None:
     first = client.xreadgroup("g", "c", {"s": ">"}, count=3)[0][1]
     assert [entry_id for entry_id, _ in first] == added[:3]
 
-    ahead = ack_and_read(client, "s", "g", "c", [i.decode() for i in added[:3]], 3)
+    link = HeldConnection(client)
+    ahead = ack_and_read(link, "s", "g", "c", [i.decode() for i in added[:3]], 3)
 
     expected = [(added[i], {b"alarm": f"a{i}".encode(), b"n": str(i).encode()}) for i in (3, 4, 5)]
     assert ahead == expected
     pending = client.xpending("s", "g")
     assert pending["pending"] == 3  # the three read ahead; the three acknowledged are gone
     assert (pending["min"], pending["max"]) == (added[3], added[5])
+    assert read_group(link, "s", "g", "c", "0", 10) == expected  # pending ones, by cursor
+    assert read_group(link, "s", "g", "c", ">", 10) == [(added[6], {b"alarm": b"a6", b"n": b"6"})]
+    assert read_group(link, "s", "g", "c", ">", 10, block_ms=10) == []  # waited, nothing
+    link.release()
 
 
 def test_nothing_new_reads_an_empty_list(client: Any) -> None:
@@ -33,41 +38,55 @@ def test_nothing_new_reads_an_empty_list(client: Any) -> None:
     added = _fill(client, "s", 2)
     client.xreadgroup("g", "c", {"s": ">"}, count=2)
 
-    assert ack_and_read(client, "s", "g", "c", [i.decode() for i in added], 10) == []
+    link = HeldConnection(client)
+    assert ack_and_read(link, "s", "g", "c", [i.decode() for i in added], 10) == []
+    link.release()
     assert client.xpending("s", "g")["pending"] == 0
 
 
 def test_every_reply_is_read_and_the_first_error_raised(client: Any) -> None:
     """As in a pipeline: every command runs, the first error reply is raised once all the
-    replies are read, and the connection goes back to the pool clean (the client's next
-    command runs on the same connection, which a reply left unread would have closed)."""
+    replies are read, and the connection stays usable (the next send runs on the same
+    connection, which a reply left unread would have closed)."""
     import redis
 
     client.set("a", "text")
-    before = client.client_id()
+    link = HeldConnection(client)
+    before = link.send([("CLIENT", "ID")])[0]
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        send_commands(
-            client,
-            [("LPUSH", "a", "x"), ("SET", "b", "2"), ("INCR", "a"), ("SET", "c", "3")],
-        )
-    assert client.client_id() == before
+        link.send([("LPUSH", "a", "x"), ("SET", "b", "2"), ("INCR", "a"), ("SET", "c", "3")])
+    assert link.send([("CLIENT", "ID")])[0] == before
     assert (client.get("b"), client.get("c")) == (b"2", b"3")  # after the errors, they ran
-    assert send_commands(client, [("GET", "a"), ("EXISTS", "b", "d")]) == [b"text", 1]
+    assert link.send([("GET", "a"), ("EXISTS", "b", "d")]) == [b"text", 1]
+    link.release()
+
+
+def test_the_connection_is_held_between_sends_and_given_back(client: Any) -> None:
+    """One checkout for many round trips (the pool's checkout is what it saves), back in
+    the pool after ``release`` and used again by the client."""
+    link = HeldConnection(client)
+    first = link.send([("CLIENT", "ID")])[0]
+    assert client.client_id() != first  # held: the client's own command takes another
+    assert [link.send([("CLIENT", "ID")])[0] for _ in range(3)] == [first] * 3
+    link.release()
+    link.release()  # twice is harmless
+    assert client.client_id() == first  # back in the pool, handed out again
 
 
 def test_a_timeout_closes_the_connection_with_its_late_reply(redis: Any) -> None:
     """A reply that comes after the timeout must not be read as the next command's (redis-py
-    closes the connection on a timeout; ``send_commands`` closes it on any other
-    interruption, before it goes back to the pool)."""
+    closes the connection on a timeout; ``HeldConnection`` closes it on any other
+    interruption): the next send opens it again and gets its own reply."""
     import redis as redis_py
 
     client = redis_py.Redis.from_url(redis.url, socket_timeout=0.3)
+    link = HeldConnection(client)
     try:
         with pytest.raises(redis_py.TimeoutError):
-            send_commands(client, [("XREAD", "BLOCK", 1000, "STREAMS", "s", "$")])
-        assert client.set("x", "1") is True  # on a new connection: no wait for the XREAD
-        assert client.get("x") == b"1"
+            link.send([("XREAD", "BLOCK", 1000, "STREAMS", "s", "$")])
+        assert link.send([("SET", "x", "1"), ("GET", "x")]) == [b"OK", b"1"]
     finally:
+        link.release()
         client.close()
 
 

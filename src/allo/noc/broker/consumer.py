@@ -50,7 +50,7 @@ from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import MalformedEntry, decode_alarm, entry_fields
 from allo.noc.broker.latency import LatencyHistogram
 from allo.noc.broker.lease import DEFAULT_TTL_SECONDS, PartitionLease
-from allo.noc.broker.pipelined import Entry, ack_and_read
+from allo.noc.broker.pipelined import Entry, HeldConnection, ack_and_read, read_group
 from allo.noc.broker.streams import (
     GROUP,
     Layout,
@@ -191,6 +191,7 @@ class PartitionConsumer:
         self._wall = wall
         self.report = ConsumerReport(partition, engine.stream)
         self.lease = PartitionLease(client, self.keys.owner(partition), ttl_seconds=lease_seconds)
+        self._link = HeldConnection(client)  # reads and acknowledgements (pipelined.py)
         self.checkpoint_mode = checkpoint
         self.gc_mode = gc_mode
         self._checkpointer: BackgroundCheckpointer | None = None
@@ -359,6 +360,7 @@ class PartitionConsumer:
             self.report.checkpoints = self._checkpointer.to_json()
         if self.report.gc is not None:
             self.report.gc.close()
+        self._link.release()
         with suppress(BrokerError):
             self.lease.release()
 
@@ -366,12 +368,14 @@ class PartitionConsumer:
         import redis
 
         try:
-            reply = self.client.xreadgroup(
+            entries = read_group(
+                self._link,
+                self.key,
                 GROUP,
                 self.consumer,
-                {self.key: cursor},
-                count=self.count,
-                block=self.block_ms if block else None,
+                cursor,
+                self.count,
+                self.block_ms if block else None,
             )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BrokerError(
@@ -385,10 +389,9 @@ class PartitionConsumer:
                 "stream or its group deleted? Start the consumer again to recreate them",
                 retryable=False,
             ) from exc
-        if not reply:
-            return []
-        self._read_at = self._wall()
-        return list(reply[0][1])
+        if entries:
+            self._read_at = self._wall()
+        return entries
 
     def _handle(self, entries: list[Entry], *, read_ahead: bool = False) -> None:
         """Decode, commit to the engine, then acknowledge (see the module docstring);
@@ -482,7 +485,7 @@ class PartitionConsumer:
                 pipe.xack(self.key, GROUP, *ids)
                 pipe.execute()
             elif read_ahead:
-                ahead = ack_and_read(self.client, self.key, GROUP, self.consumer, ids, self.count)
+                ahead = ack_and_read(self._link, self.key, GROUP, self.consumer, ids, self.count)
                 if ahead:
                     self._read_at = self._wall()
                     self._ahead = ahead

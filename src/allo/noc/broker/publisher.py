@@ -23,7 +23,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import BrokerError, InvalidInputError
 from allo.noc.broker.codec import FIELD, encode_alarm
 from allo.noc.broker.partition import Partitioning
-from allo.noc.broker.pipelined import send_commands
+from allo.noc.broker.pipelined import HeldConnection
 from allo.noc.broker.streams import (
     GROUP,
     Layout,
@@ -134,17 +134,21 @@ class AlarmPublisher:
         started = self._now()
         batch: list[Alarm] = []
         sent = 0
-        for alarm in alarms:
-            batch.append(alarm)
-            due = self.chunk if rate is None else self._due(rate, started, sent)
-            if len(batch) >= due:
-                self._send(batch, report)
-                sent += len(batch)
-                batch = []
-                if rate is not None:
-                    self._pace(rate, started, sent)
-        if batch:
-            self._send(batch, report)
+        link = HeldConnection(self.client)  # the XADDs' connection (pipelined.py)
+        try:
+            for alarm in alarms:
+                batch.append(alarm)
+                due = self.chunk if rate is None else self._due(rate, started, sent)
+                if len(batch) >= due:
+                    self._send(link, batch, report)
+                    sent += len(batch)
+                    batch = []
+                    if rate is not None:
+                        self._pace(rate, started, sent)
+            if batch:
+                self._send(link, batch, report)
+        finally:
+            link.release()
         report.seconds = self._now() - started
         return report
 
@@ -167,7 +171,7 @@ class AlarmPublisher:
         if ahead > 0:
             self._sleep(min(ahead, 0.05))
 
-    def _send(self, batch: list[Alarm], report: PublishReport) -> None:
+    def _send(self, link: HeldConnection, batch: list[Alarm], report: PublishReport) -> None:
         import redis
 
         counts = [0] * self.partitions
@@ -187,7 +191,7 @@ class AlarmPublisher:
             self._wait_for_room(counts, report)
             if report.first_sent is None:
                 report.first_sent = time.time()
-            send_commands(self.client, commands)
+            link.send(commands)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BrokerError(
                 f"lost the connection to Redis while publishing ({type(exc).__name__}) after "
