@@ -75,3 +75,24 @@ def test_pending_alarms_are_those_of_open_pipeline_incidents_across_the_migratio
         final = dict(c.execute("SELECT alarm_id, final FROM noc_alarms"))
     assert final == {"open-1": 0, "closed-1": 1, "window-1": 1}
     assert "ix_noc_alarms_pending" in _indexes(path)
+
+
+def test_a_restart_reads_pending_alarms_through_the_open_incidents(tmp_path: Path) -> None:
+    """The pending read starts from the open incidents and their alarms' index: walking
+    every alarm of the stream (as a join on the stream did) costs a restart the whole
+    history."""
+    from sqlalchemy.dialects import sqlite
+
+    from allo.noc.schema import noc_alarms
+    from allo.noc.store import _in_open_pipeline
+
+    url = f"sqlite:///{tmp_path / 'noc.db'}"
+    store = SqlNocStore(url)
+    store.migrate()
+    store.close()
+    query = noc_alarms.select().where(_in_open_pipeline("t")).order_by(noc_alarms.c.seq)
+    sql = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with sqlite3.connect(tmp_path / "noc.db") as c:
+        plan = " | ".join(row[3] for row in c.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX ix_noc_alarms_incident" in plan, plan
+    assert "ix_noc_alarms_stream_seq" not in plan, plan

@@ -234,11 +234,16 @@ def incident_detail(row: Row[Any]) -> dict[str, Any]:
     return data
 
 
-def _open_pipeline(stream: str | None) -> Any:
-    """Open incidents of the pipeline (of ``stream``, or of any): where the alarms whose
-    place is not final yet sit."""
+def _in_open_pipeline(stream: str | None) -> Any:
+    """Alarms in an open incident of the pipeline (of ``stream``, or of any): those whose
+    place is not final yet. Found from the few open incidents through the alarms'
+    incident index; a condition on the alarms' own stream would let SQLite walk every
+    alarm of the stream instead, and is not needed: an incident's id names its stream,
+    and only that stream's engine stores alarms under it."""
     condition = and_(noc_incidents.c.state == "open", noc_incidents.c.kind == "pipeline")
-    return and_(condition, noc_incidents.c.stream == stream) if stream else condition
+    if stream:
+        condition = and_(condition, noc_incidents.c.stream == stream)
+    return noc_alarms.c.incident_id.in_(select(noc_incidents.c.id).where(condition))
 
 
 def _like(value: str) -> str:
@@ -495,10 +500,7 @@ class SqlNocStore(SqlBacked):
         """Alarms whose incident is not closed yet, in arrival order (for a restart)."""
         with self._engine.connect() as c:
             rows = c.execute(
-                select(noc_alarms)
-                .join(noc_incidents, noc_incidents.c.id == noc_alarms.c.incident_id)
-                .where(noc_alarms.c.stream == stream, _open_pipeline(stream))
-                .order_by(noc_alarms.c.seq)
+                select(noc_alarms).where(_in_open_pipeline(stream)).order_by(noc_alarms.c.seq)
             ).all()
         return [self._record(row) for row in rows]
 
@@ -794,10 +796,7 @@ class SqlNocStore(SqlBacked):
                 select(func.count()).select_from(noc_alarms).where(a_where)
             ).scalar_one()
             pending = c.execute(
-                select(func.count())
-                .select_from(noc_alarms)
-                .join(noc_incidents, noc_incidents.c.id == noc_alarms.c.incident_id)
-                .where(a_where, _open_pipeline(stream))
+                select(func.count()).select_from(noc_alarms).where(_in_open_pipeline(stream))
             ).scalar_one()
             final = alarms - pending
             incidents, size, open_ = c.execute(
