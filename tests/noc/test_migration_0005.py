@@ -9,8 +9,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
+from sqlalchemy.dialects import sqlite
 
-from allo.noc.store import SqlNocStore
+from allo.noc.schema import noc_alarms
+from allo.noc.store import SqlNocStore, _in_open_pipeline
 from allo.storage.sql import _MIGRATIONS
 
 _INCIDENT = (
@@ -81,11 +83,6 @@ def test_a_restart_reads_pending_alarms_through_the_open_incidents(tmp_path: Pat
     """The pending read starts from the open incidents and their alarms' index: walking
     every alarm of the stream (as a join on the stream did) costs a restart the whole
     history."""
-    from sqlalchemy.dialects import sqlite
-
-    from allo.noc.schema import noc_alarms
-    from allo.noc.store import _in_open_pipeline
-
     url = f"sqlite:///{tmp_path / 'noc.db'}"
     store = SqlNocStore(url)
     store.migrate()
