@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from allo.errors import AlloError, UserError
 
@@ -29,7 +30,7 @@ def settings() -> Settings:
     except ValidationError as exc:
         for error in exc.errors():
             field = "ALLO_" + "__".join(str(part).upper() for part in error["loc"])
-            errors.print(f"[red]invalid setting {field}[/red]: {error['msg']}")
+            errors.print(f"[red]invalid setting {field}[/red]: {escape(str(error['msg']))}")
         raise typer.Exit(2) from exc
 
 
@@ -52,5 +53,6 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except AlloError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        # the message is text, not markup: "[source, target]" must print as it is
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, UserError) else 1) from exc

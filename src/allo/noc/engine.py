@@ -41,7 +41,7 @@ from allo.noc.known_ids import KnownIds
 from allo.noc.maintenance import MaintenanceIncidents
 from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence, window_for
-from allo.noc.sources.base import InputReport
+from allo.noc.sources.base import InputReport, screened
 from allo.noc.store import (
     AlarmRecord,
     IncidentQuery,
@@ -195,29 +195,60 @@ class NocEngine:
         with self._lock:
             if self.pipeline is not None:
                 return
-            self.store.migrate()
-            self.pipeline = build_pipeline(
-                self.clock,
-                topology=self.topology,
-                graph=self.graph,
-                config=self.config,
-                inhibit_rules=self.inhibit_rules,
-                report=self.report,
-            )
-            self._known = KnownIds(self.store.known_ids(self.stream))
-            self._next = self.store.next_seq(self.stream)
-            self._windows = self.store.windows()
-            self._silences = self.store.silences()
-            self._maintenance.load()
-            self._close_ended_windows()  # windows that ended while nothing ran
-            pending = self.store.pending(self.stream)
-            self.recovered = len(pending)
-            for start in range(0, len(pending), 2000):
-                chunk = pending[start : start + 2000]
-                for record in chunk:
-                    self._seq[record.alarm.id] = record.seq
-                self._step(chunk, new=False, result=IngestResult())
-            self.store.drop_open(self.stream, self._by_id)
+            try:
+                self._load()
+            except BaseException:
+                self._forget()
+                raise
+
+    def _load(self) -> None:
+        """:meth:`warm_up`'s work: on failure it leaves a half-built state behind."""
+        self.store.migrate()
+        self.pipeline = build_pipeline(
+            self.clock,
+            topology=self.topology,
+            graph=self.graph,
+            config=self.config,
+            inhibit_rules=self.inhibit_rules,
+            report=self.report,
+        )
+        self._known = KnownIds(self.store.known_ids(self.stream))
+        self._next = self.store.next_seq(self.stream)
+        self._windows = self.store.windows()
+        self._silences = self.store.silences()
+        self._maintenance.load()
+        self._close_ended_windows()  # windows that ended while nothing ran
+        pending = self.store.pending(self.stream)
+        self.recovered = len(pending)
+        for start in range(0, len(pending), 2000):
+            chunk = pending[start : start + 2000]
+            for record in chunk:
+                self._seq[record.alarm.id] = record.seq
+            self._step(chunk, new=False, result=IngestResult())
+        self.store.drop_open(self.stream, self._by_id)
+
+    def _forget(self) -> None:
+        """Drop what the engine holds in memory; the next call rebuilds it from the store.
+
+        A step changes the pipeline's state before its write is tried. Were the write to
+        fail (a database away, a disk full) and that state be kept, the engine would show
+        incidents the store never got, and a restart would give them other ids. The store
+        is the truth, so the engine starts again from it, as a restart does."""
+        self.pipeline = None
+        self._known = KnownIds()
+        self._seq.clear()
+        self._placed.clear()
+        self._open.clear()
+        self._by_id.clear()
+        self._maintenance = MaintenanceIncidents(self.store, self.stream)
+
+    def _write(self, batch: WriteBatch) -> None:
+        """Store one step, or forget the step's memory when that fails (:meth:`_forget`)."""
+        try:
+            self.store.write(self.stream, batch)
+        except BaseException:
+            self._forget()
+            raise
 
     def close(self) -> None:
         """Release the store (open incidents stay pending, rebuilt by the next start)."""
@@ -247,27 +278,34 @@ class NocEngine:
         that cannot be parsed gets its exception back and changes nothing, the others
         go through together. Results come back in order, each saying what became of its
         own alarms, once the transaction that holds them has committed.
+
+        A row number is never given twice in a stream, even across restarts: an alarm
+        sent without an id is named after its row (``row-<n>``), and a number given again
+        would make a new alarm look like one already stored. So a body's new alarms take
+        their row as their arrival number, and the rows of alarms already stored (which
+        are not stored again) are simply skipped.
         """
         with self._lock:
             self._ready()
             outcomes: list[IngestResult | Exception] = []
-            groups: list[tuple[list[Alarm], str | None]] = []
+            groups: list[tuple[Sequence[Alarm], str | None]] = []
             parsed: list[tuple[int, InputReport]] = []
             first_row = self._next
             for index, (parse, source) in enumerate(payloads):
                 problems = InputReport()
                 try:
-                    alarms = parse(problems, first_row)
+                    alarms = screened(parse(problems, first_row), problems)
                 except Exception as exc:  # a caller's bad body: its own answer, nobody else's
                     outcomes.append(exc)
                     continue
-                first_row += len(alarms)
+                first_row = max([first_row + len(alarms), *(a.row + 1 for a in alarms)])
                 for kind, count in problems.counts.items():
                     self.report.counts[kind] += count
                 groups.append((alarms, source))
                 parsed.append((index, problems))
                 outcomes.append(IngestResult())
-            results = self._ingest_groups(groups)
+            results = self._ingest_groups(groups, rows_numbered=True)
+            self._next = max(self._next, first_row)
             for (index, problems), result in zip(parsed, results, strict=True):
                 result.problems = problems
                 outcomes[index] = result
@@ -277,16 +315,24 @@ class NocEngine:
         """Accept alarms (one or many), run them through the pipeline, persist, publish."""
         with self._lock:
             self._ready()
-            return self._ingest_groups([(alarms, source)])[0]
+            return self._ingest_groups([(screened(alarms, self.report), source)])[0]
 
     def _ingest_groups(
-        self, groups: Sequence[tuple[Sequence[Alarm], str | None]], *, detail: bool = True
+        self,
+        groups: Sequence[tuple[Sequence[Alarm], str | None]],
+        *,
+        detail: bool = True,
+        rows_numbered: bool = False,
     ) -> list[IngestResult]:
         """One pipeline step and one transaction for the alarms of several callers.
 
         ``detail`` false leaves ``IngestResult.alarms`` empty (one dict per alarm that a
         replay, which only wants the closed incidents, would build for nothing); it needs
-        a single group, as every caller must hear about its own alarms otherwise."""
+        a single group, as every caller must hear about its own alarms otherwise.
+        ``rows_numbered``: :meth:`ingest_payloads` numbered the rows, and each new alarm's
+        arrival number is its row (see there).
+
+        Nothing of the step is kept unless its write succeeds (:meth:`_write`)."""
         assert detail or len(groups) == 1, "several callers need each alarm's detail"
         results = [IngestResult() for _ in groups]
         if not groups:
@@ -301,7 +347,7 @@ class NocEngine:
         seq = self._next
         for (alarms, source), result in zip(groups, results, strict=True):
             origin = source or self.source
-            first = seq
+            before = len(fresh)
             for alarm in alarms:
                 alarm_id = alarm.id
                 if alarm_id in known or alarm_id in batch_ids:
@@ -311,26 +357,33 @@ class NocEngine:
                         result.cleared += 1
                     continue
                 batch_ids.add(alarm_id)
+                if rows_numbered and alarm.row > seq:
+                    seq = alarm.row
                 fresh.append(AlarmRecord(seq, alarm, origin, now))
                 if several:
                     owner[seq] = result
                 seq += 1
-            result.accepted = seq - first
+            result.accepted = len(fresh) - before
+        step = results[0] if len(results) == 1 else IngestResult()
+        try:
+            write = self._step(fresh, new=True, result=step, detail=detail)
+            write.cleared.extend(cleared)
+            ended = self._maintenance.close_ended(self._windows, now)
+            if ended:
+                write.incidents.extend(ended)
+                step.touched.extend(r.id for r in ended)
+            self._write(write)
+        except BaseException:
+            self._forget()
+            raise
+        self._next = seq
+        known.update(batch_ids)
+        for result in results:
             self.totals.update(
                 accepted=result.accepted,
                 already_stored=result.already_stored,
                 cleared=result.cleared,
             )
-        self._next = seq
-        step = results[0] if len(results) == 1 else IngestResult()
-        write = self._step(fresh, new=True, result=step, detail=detail)
-        write.cleared.extend(cleared)
-        ended = self._maintenance.close_ended(self._windows, now)
-        if ended:
-            write.incidents.extend(ended)
-            step.touched.extend(r.id for r in ended)
-        self.store.write(self.stream, write)
-        known.update(batch_ids)
         self._publish(step.touched)
         if len(results) > 1:  # each caller hears about its own alarms and their incidents
             window_prefix = f"{self.stream}-mw-"
@@ -481,7 +534,7 @@ class NocEngine:
             if view.id not in result.touched:
                 result.touched.append(view.id)
         if not new:
-            self.store.write(self.stream, write)
+            self._write(write)
         return write
 
     def _view(self, flow: Flow, seq: int) -> _Open:
@@ -549,7 +602,8 @@ class NocEngine:
         """:meth:`ingest` for a replay, which reads only the incidents that closed."""
         with self._lock:
             self._ready()
-            return self._ingest_groups([(alarms, None)], detail=False)[0].closed
+            fresh = screened(alarms, self.report)
+            return self._ingest_groups([(fresh, None)], detail=False)[0].closed
 
     def flush(self) -> list[Incident]:
         """Close every open incident (end of a file); written and published."""
@@ -564,7 +618,7 @@ class NocEngine:
                 write.incidents.append(record)
                 write.members.extend(members)
                 touched.append(record.id)
-            self.store.write(self.stream, write)
+            self._write(write)
             self._publish(touched)
             return closed
 
@@ -753,7 +807,7 @@ class NocEngine:
         ended = self._maintenance.close_ended(self._windows, self.clock.now())
         if not ended:
             return []
-        self.store.write(self.stream, WriteBatch(incidents=ended))
+        self._write(WriteBatch(incidents=ended))
         ids = [r.id for r in ended]
         self._publish(ids)
         return ids

@@ -51,7 +51,7 @@ def check_regex(pattern: str, where: str) -> re.Pattern[str]:
     try:
         compiled = re.compile(pattern)
         tree = _parser.parse(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967295}: OverflowError
         raise InvalidInputError(f"{where}: bad regex ({exc}); escape special characters") from exc
     repeats = _walk(tree, where, inside_repeat=False)
     if repeats > MAX_REGEX_REPEATS:

@@ -8,15 +8,23 @@ problem by kind and keeps a few examples with their row numbers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Protocol, TextIO, runtime_checkable
 
 from allo.domain.alarms import Alarm, Severity
+from allo.errors import InvalidInputError
 
 MALFORMED_TYPE = "malformed-input"
 UNKNOWN_DEVICE = "unknown"
+#: the longest id, device or alarm type a store keeps (the width of its columns)
+MAX_NAME_CHARS = 255
+#: the longest raw text and error message a stand-in keeps
+_KEPT_CHARS = 500
 
 
 @dataclass
@@ -41,18 +49,137 @@ class InputReport:
         return {"counts": dict(sorted(self.counts.items())), "examples": self.examples}
 
 
-def malformed(row: int, raw: str, why: str, report: InputReport) -> Alarm:
-    """The stand-in alarm for a row that could not be read (counted as ``malformed``)."""
+def malformed(
+    row: int, raw: str, why: str, report: InputReport, alarm_id: str | None = None
+) -> Alarm:
+    """The stand-in alarm for a row that could not be read (counted as ``malformed``);
+    its id is ``alarm_id`` when the row named a usable one, else ``row-<row>``."""
+    why = _valid(why[:_KEPT_CHARS])
     report.add("malformed", row, why)
     return Alarm(
-        id=f"row-{row}",
+        id=alarm_id or f"row-{row}",
         device=UNKNOWN_DEVICE,
         alarm_type=MALFORMED_TYPE,
         raised_at=float("nan"),
         severity=Severity.INDETERMINATE,
-        attributes={"raw": raw[:500], "error": why},
+        attributes={"raw": _valid(raw[:_KEPT_CHARS]), "error": why},
         row=row,
     )
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted for a message, cut after ``limit`` characters: an error names the
+    bad value without echoing megabytes of it back."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def valid_unicode(value: str) -> bool:
+    """Text that UTF-8 can hold: no lone surrogate, which a JSON escape such as
+    ``"\\ud800"`` produces and no database accepts."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid(value: str) -> str:
+    """``value`` with any lone surrogate written as its escape (``\\ud800``)."""
+    if valid_unicode(value):
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unstorable(alarm: Alarm) -> str | None:
+    """Why ``alarm`` cannot be stored as it is, or ``None``: a name longer than its column
+    (a store would cut it, and two ids would become one), or text that is not valid
+    Unicode (the write would fail, and with it every alarm of the same transaction)."""
+    for name, value in (
+        ("id", alarm.id),
+        ("device", alarm.device),
+        ("alarm_type", alarm.alarm_type),
+    ):
+        if len(value) > MAX_NAME_CHARS:
+            return (
+                f"{name} of {len(value)} characters: at most {MAX_NAME_CHARS}; send a shorter one"
+            )
+        if not valid_unicode(value):
+            return f"{name} is not valid Unicode (a lone surrogate); send UTF-8 text"
+    for key, value in alarm.attributes.items():
+        if not (valid_unicode(key) and valid_unicode(value)):
+            return f"attribute {shown(key)} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _stand_in_id(alarm_id: str) -> str:
+    """A storable id for an alarm whose own id is not: the same text made valid and cut,
+    with a digest of the original, so that a resent alarm is recognised and two
+    different ids stay two."""
+    if len(alarm_id) <= MAX_NAME_CHARS and valid_unicode(alarm_id):
+        return alarm_id
+    original = alarm_id.encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(original, digest_size=8).hexdigest()
+    return f"{_valid(alarm_id)[:200]}#{digest}"
+
+
+def screened(alarms: Sequence[Alarm], report: InputReport) -> Sequence[Alarm]:
+    """``alarms`` with each one that cannot be stored (:func:`unstorable`) replaced by a
+    ``malformed-input`` stand-in that keeps what it said: never dropped, never cut."""
+    kept: list[Alarm] | None = None
+    for index, alarm in enumerate(alarms):
+        why = unstorable(alarm)
+        if why is None:
+            continue
+        if kept is None:
+            kept = list(alarms)
+        kept[index] = stand_in(alarm, why, report)
+    return alarms if kept is None else kept
+
+
+def storable(alarm: Alarm, report: InputReport) -> Alarm:
+    """``alarm``, or its stand-in when it cannot be stored (see :func:`screened`)."""
+    why = unstorable(alarm)
+    return alarm if why is None else stand_in(alarm, why, report)
+
+
+def stand_in(alarm: Alarm, why: str, report: InputReport) -> Alarm:
+    """The ``malformed-input`` stand-in of an alarm that cannot be stored as it is."""
+    raw = json.dumps(  # ASCII, so a lone surrogate is kept as its escape
+        {
+            "id": alarm.id,
+            "device": alarm.device,
+            "alarm_type": alarm.alarm_type,
+            "attributes": dict(alarm.attributes),
+        }
+    )
+    return malformed(alarm.row, raw, why, report, _stand_in_id(alarm.id))
+
+
+def open_text(path: Path, what: str) -> TextIO:
+    """An alarm file opened for reading lines as UTF-8 (a byte-order mark is skipped).
+
+    Bytes that are not UTF-8 are kept as lone surrogates (``surrogateescape``) rather than
+    replaced: a reader then makes that row a malformed stand-in naming the problem
+    (:func:`undecodable`) instead of silently merging ``RTR-é`` and ``RTR-è`` into one
+    ``RTR-?``. A UTF-16 file would be all such rows, so it is refused whole."""
+    if not path.is_file():
+        raise InvalidInputError(f"{what} {path} not found: check the path")
+    with path.open("rb") as raw:
+        start = raw.read(2)
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        raise InvalidInputError(f"{what} {path} is UTF-16 text: save it as UTF-8")
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def undecodable(line: str) -> str | None:
+    """Why a line read by :func:`open_text` cannot be used, or ``None``."""
+    if valid_unicode(line):
+        return None
+    return "not UTF-8 text (bytes of another encoding): save the file as UTF-8"
 
 
 @runtime_checkable

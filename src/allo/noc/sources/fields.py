@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from allo.domain.alarms import Alarm, Severity
 from allo.errors import InvalidInputError
-from allo.noc.sources.base import attributes_of, text
+from allo.noc.sources.base import attributes_of, shown, text
 
 ID_KEYS = ("id", "alarm_uid", "uid", "fingerprint", "event_id")
 DEVICE_KEYS = ("device", "device_id", "managed_object", "node", "host", "instance", "ne")
@@ -56,13 +56,13 @@ def timestamp(value: str, field_name: str) -> float:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidInputError(
-                f"{field_name} {value!r} is neither seconds since the epoch nor ISO 8601"
+                f"{field_name} {shown(value)} is neither seconds since the epoch nor ISO 8601"
             ) from exc
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     if not math.isfinite(number):
-        raise InvalidInputError(f"{field_name} {value!r} is not a finite number")
+        raise InvalidInputError(f"{field_name} {shown(value)} is not a finite number")
     return number
 
 

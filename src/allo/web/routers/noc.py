@@ -37,7 +37,7 @@ from allo.noc.engine import NocEngine
 from allo.noc.group_commit import GroupCommitter
 from allo.noc.silences import Matcher
 from allo.noc.sources import parse_alarm_payload, parse_alertmanager
-from allo.noc.sources.base import InputReport
+from allo.noc.sources.base import MAX_NAME_CHARS, InputReport, valid_unicode
 from allo.noc.sources.fields import timestamp
 from allo.noc.store import KINDS, STATUSES, IncidentQuery, SqlNocStore
 from allo.web.auth import recorded_author, require_noc_operator, require_noc_source
@@ -45,7 +45,8 @@ from allo.web.errors import error_body
 from allo.web.routers import noc_ws
 from allo.web.routers.noc_ws import committer_of
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
+#: the largest offset, size or event id a query may name (SQLite's integers stop at 2**63)
+MAX_COUNT = 10**15
 #: how often a server closes the incidents of maintenance windows that have ended
 MAINTENANCE_SWEEP_SECONDS = 30.0
 logger = logging.getLogger(__name__)
@@ -121,19 +122,26 @@ def _bad(kind: str, message: str, status: int = 400) -> JSONResponse:
 
 
 async def _json_body(request: Request) -> Any:
-    """The request body as JSON, or a ``JSONResponse`` saying what is wrong with it."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return _bad("PayloadTooLarge", f"body over {MAX_BODY_BYTES} bytes: send batches", 413)
+    """The request body as JSON, or a ``JSONResponse`` saying what is wrong with it (the
+    app's :class:`~allo.web.body_limit.BodyLimit` has refused a body that is too large)."""
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return _bad("PayloadTooLarge", f"body over {MAX_BODY_BYTES} bytes: send batches", 413)
     if not raw.strip():
         return _bad("InvalidJSON", "empty body: send a JSON document")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _bad("InvalidJSON", f"body is not JSON: {exc}")
+    except RecursionError:
+        return _bad("InvalidJSON", "body is JSON nested too deeply: send flat alarm objects")
+    except ValueError as exc:  # not JSON, not UTF-8, or a number of over 4,300 digits
+        return _bad("InvalidJSON", f"body is not usable JSON: {exc}")
+
+
+def _event_id(header: str) -> int | None:
+    """The event id of a ``Last-Event-ID`` header, or ``None`` for anything else: the
+    browser sends back what the server gave, so a bad one is a client's own mistake and
+    the stream simply starts from now."""
+    if header.isascii() and header.isdigit() and len(header) <= 15:
+        return int(header)
+    return None
 
 
 # -- alarms in -------------------------------------------------------------------------
@@ -186,10 +194,14 @@ def list_incidents(
     kind: Annotated[str | None, Query(description="pipeline or maintenance")] = None,
     device: Annotated[str | None, Query(max_length=255)] = None,
     alarm_type: Annotated[str | None, Query(max_length=255)] = None,
-    since: Annotated[float | None, Query(description="started at or after (epoch s)")] = None,
-    until: Annotated[float | None, Query(description="started before (epoch s)")] = None,
-    min_size: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[
+        float | None, Query(allow_inf_nan=False, description="started at or after (epoch s)")
+    ] = None,
+    until: Annotated[
+        float | None, Query(allow_inf_nan=False, description="started before (epoch s)")
+    ] = None,
+    min_size: Annotated[int | None, Query(ge=1, le=MAX_COUNT)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """Incidents, newest first."""
@@ -208,8 +220,12 @@ def list_incidents(
 async def incident_stream(
     request: Request,
     engine: Engine,
-    since: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
-    max_events: Annotated[int | None, Query(ge=1, description="close after N events")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=MAX_COUNT, description="replay events after this id")
+    ] = None,
+    max_events: Annotated[
+        int | None, Query(ge=1, le=MAX_COUNT, description="close after N events")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Live incident updates as Server-Sent Events (``event: incident``, ``silence``, ...).
@@ -218,8 +234,8 @@ async def incident_stream(
     as they are still in the engine's short history.
     """
     await run_in_threadpool(engine.warm_up)
-    if since is None and last_event_id and last_event_id.isdigit():
-        since = int(last_event_id)
+    if since is None and last_event_id:
+        since = _event_id(last_event_id)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
 
@@ -261,7 +277,7 @@ async def incident_stream(
 def get_incident(
     incident_id: str,
     engine: Engine,
-    members_offset: Annotated[int, Query(ge=0)] = 0,
+    members_offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
     members_limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
     """One incident: head, roots, every folded alarm with its reason, evidence FR/EN."""
@@ -325,17 +341,23 @@ class MatcherIn(BaseModel):
 
 class SilenceIn(BaseModel):
     matchers: list[MatcherIn] = Field(min_length=1, max_length=50)
-    starts_at: float | str | None = Field(default=None, description="epoch s or ISO; now")
-    ends_at: float | str | None = Field(default=None, description="epoch s or ISO")
+    starts_at: float | Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="epoch s or ISO; now"
+    )
+    ends_at: float | Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="epoch s or ISO"
+    )
     duration_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
     created_by: str = Field(default="", max_length=128)
     comment: str = Field(default="", max_length=2000)
 
 
 class WindowIn(BaseModel):
-    devices: list[str] = Field(min_length=1, max_length=10_000)
-    starts_at: float | str
-    ends_at: float | str
+    devices: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        min_length=1, max_length=10_000
+    )
+    starts_at: float | Annotated[str, Field(max_length=64)]
+    ends_at: float | Annotated[str, Field(max_length=64)]
     created_by: str = Field(default="", max_length=128)
     comment: str = Field(default="", max_length=2000)
 
@@ -344,6 +366,8 @@ class WindowIn(BaseModel):
     def _named(cls, value: list[str]) -> list[str]:
         if not any(d.strip() for d in value):
             raise ValueError("name at least one device")
+        if not all(valid_unicode(d) for d in value):
+            raise ValueError("a device name is not valid Unicode (a lone surrogate)")
         return value
 
 

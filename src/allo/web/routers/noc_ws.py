@@ -357,7 +357,11 @@ def _foreign_origin(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if not origin:
         return False
-    return urlsplit(origin).netloc.lower() != websocket.headers.get("host", "").lower()
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[::1": no page of this host sends that
+        return True
+    return netloc.lower() != websocket.headers.get("host", "").lower()
 
 
 @router.websocket("/v1/alarms/ws")

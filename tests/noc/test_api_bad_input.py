@@ -1,0 +1,279 @@
+"""Hostile and broken input on the NOC API: a clear 4xx or a stored stand-in, never a 500,
+never an alarm lost, and never a state that the store does not hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from allo.config import Settings
+from allo.errors import InvalidInputError
+from allo.noc.engine import NocEngine
+from allo.noc.silences import check_regex
+from allo.noc.sources import parse_alarm_payload
+from allo.noc.sources.base import MALFORMED_TYPE, InputReport
+from allo.noc.store import IncidentQuery, SqlNocStore
+from allo.testing.clock import ScriptedClock
+from allo.web.body_limit import MAX_BODY_BYTES
+from allo.web.routers import noc_ws
+from allo.web.routers.noc import _event_id
+from tests.noc.helpers import GatedStore
+from tests.noc.test_api import NOW, OPERATOR, _app
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = _app(settings, ScriptedClock(NOW))
+    with TestClient(app, headers=OPERATOR, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def alarm(alarm_id: str | None, device: str = "r1", at: Any = NOW, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"device": device, "alarm_type": "LinkDown", "raised_at": at, **extra}
+    if alarm_id is not None:
+        body["id"] = alarm_id
+    return body
+
+
+def stored(client: TestClient) -> int:
+    return int(client.get("/v1/noc/status").json()["counts"]["alarms"])
+
+
+def restarted(settings: Settings) -> NocEngine:
+    engine = NocEngine(
+        SqlNocStore(settings.resolved_database_url), ScriptedClock(NOW), stream="live"
+    )
+    engine.warm_up()
+    return engine
+
+
+def heads(engine: NocEngine) -> dict[str, str]:
+    everything = IncidentQuery((), None, None, None, None, None, None, None, None)
+    _, items = engine.store.list_incidents(everything, 0, 100)
+    return {item["id"]: item["head"]["id"] for item in items}
+
+
+# -- text a database cannot hold ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id":"s1","device":"r1","alarm_type":"LinkDown","raised_at":1700000000,"note":"\\ud800"}',
+        b'{"id":"s1","device":"r\\udfff","alarm_type":"LinkDown","raised_at":1700000000}',
+        b'{"id":"s1","device":"r\xed\xa0\x80","alarm_type":"LinkDown","raised_at":1700000000}',
+    ],
+    ids=["escaped-in-attribute", "escaped-in-device", "raw-bytes-in-device"],
+)
+def test_a_lone_surrogate_becomes_a_stored_stand_in(
+    client: TestClient, settings: Settings, body: bytes
+) -> None:
+    answer = client.post("/v1/alarms", content=body, headers=JSON)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+    assert answer.json()["input_problems"]["counts"] == {"malformed": 1}
+    assert "not valid Unicode" in answer.json()["input_problems"]["examples"]["malformed"][0]
+    follow = client.post("/v1/alarms", json=alarm("ok1", at=NOW + 1)).json()
+    assert follow["accepted"] == 1
+    assert stored(client) == 2
+    incident = client.get(f"/v1/incidents/{follow['incidents'][0]}").json()
+    assert [m["id"] for m in incident["members"]] == ["ok1"]
+    stand_in = client.get(f"/v1/incidents/{answer.json()['incidents'][0]}").json()["members"][0]
+    assert stand_in["alarm_type"] == MALFORMED_TYPE
+    assert "\\ud" in stand_in["attributes"]["raw"] or "\\xed" in stand_in["attributes"]["raw"]
+    live = heads(client.app.state.noc)  # type: ignore[attr-defined]
+    assert heads(restarted(settings)) == live  # nothing shown that the store does not hold
+
+
+def test_a_bad_alarm_does_not_fail_the_others_of_its_step(tmp_path: Path) -> None:
+    engine = NocEngine(
+        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
+    )
+    good = [alarm(f"g{i}", device=f"r{i}") for i in range(3)]
+    bad = [alarm("bad", device="r\ud800")]
+
+    def payload(items: list[dict[str, Any]]) -> Any:
+        return lambda report, first_row: parse_alarm_payload(items, report, first_row)
+
+    outcomes = engine.ingest_payloads(
+        [(payload(good[:2]), "api"), (payload(bad), "api"), (payload(good[2:]), "api")]
+    )
+    assert [getattr(o, "accepted", None) for o in outcomes] == [2, 1, 1]
+    assert engine.store.counts("live")["alarms"] == 4
+
+
+# -- a failed write ------------------------------------------------------------------------
+
+
+def test_a_failed_write_leaves_nothing_behind_in_memory(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'noc.db'}"
+    store = GatedStore(url)
+    store.gate.set()
+    engine = NocEngine(store, ScriptedClock(NOW), stream="live")
+    engine.ingest([parse(alarm("a1"))])
+    store.fail = True
+    with pytest.raises(OSError, match="disk full"):
+        engine.ingest([parse(alarm("a2", at=NOW + 1))])
+    store.fail = False
+    result = engine.ingest([parse(alarm("a2", at=NOW + 1)), parse(alarm("a3", at=NOW + 2))])
+    assert result.accepted == 2  # a2 was not taken for stored
+    live = engine.incident(result.touched[0], 0, 10)
+    assert [m["id"] for m in live["members"]] == ["a1", "a2", "a3"]
+    assert live["size"] == 3 and live["members"][1]["issues"] == []  # not a "duplicate id"
+    fresh = NocEngine(SqlNocStore(url), ScriptedClock(NOW), stream="live")
+    fresh.warm_up()
+    assert heads(fresh) == heads(engine)
+    for incident_id in heads(engine):  # the engine shows exactly what a restart would
+        assert engine.incident(incident_id, 0, 10) == fresh.incident(incident_id, 0, 10)
+
+
+def parse(body: dict[str, Any]) -> Any:
+    return parse_alarm_payload([body], InputReport())[0]
+
+
+# -- ids -----------------------------------------------------------------------------------
+
+
+def test_alarms_without_an_id_are_never_taken_for_stored_ones(
+    client: TestClient, settings: Settings
+) -> None:
+    """An id-less alarm is named after its row: a row given twice, in one run or across a
+    restart, would make a new alarm look like one already stored."""
+    assert client.post("/v1/alarms", json=alarm("a")).json()["accepted"] == 1
+    second = client.post("/v1/alarms", json=[alarm("a"), alarm(None, device="r2")]).json()
+    assert (second["accepted"], second["already_stored"]) == (1, 1)
+    third = client.post("/v1/alarms", json=alarm(None, device="r3")).json()
+    assert (third["accepted"], third["already_stored"]) == (1, 0)
+    fourth = client.post("/v1/alarms", json=[alarm("a"), 42]).json()  # 42: a stand-in
+    assert (fourth["accepted"], fourth["already_stored"]) == (1, 1)
+    assert stored(client) == 4
+    with TestClient(_app(settings, ScriptedClock(NOW)), headers=OPERATOR) as again:
+        after = again.post("/v1/alarms", json=[alarm(None, device="r4"), 43]).json()
+        assert (after["accepted"], after["already_stored"]) == (2, 0)
+        assert stored(again) == 6
+
+
+def test_an_id_longer_than_the_column_is_kept_whole_and_distinct(
+    client: TestClient, settings: Settings
+) -> None:
+    long_a, long_b = "x" * 255 + "A", "x" * 255 + "B"
+    answer = client.post("/v1/alarms", json=[alarm(long_a), alarm(long_b, device="r2")]).json()
+    assert answer["accepted"] == 2 and answer["input_problems"]["counts"] == {"malformed": 2}
+    assert "at most 255" in answer["input_problems"]["examples"]["malformed"][0]
+    assert stored(client) == 2
+    with TestClient(_app(settings, ScriptedClock(NOW)), headers=OPERATOR) as again:
+        resent = again.post("/v1/alarms", json=[alarm(long_a)]).json()
+        assert (resent["accepted"], resent["already_stored"]) == (0, 1)
+
+
+# -- the request itself --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"raised_at": ' + b"9" * 5000 + b"}", "not usable JSON"),
+    ],
+    ids=["deep", "huge-integer"],
+)
+@pytest.mark.parametrize("route", ["/v1/alarms", "/v1/alarms/alertmanager"])
+def test_unusable_json_is_a_400(client: TestClient, route: str, body: bytes, says: str) -> None:
+    answer = client.post(route, content=body, headers=JSON)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "InvalidJSON"
+    assert says in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("route", "method"),
+    [
+        ("/v1/alarms", "post"),
+        ("/v1/maintenance", "post"),
+        ("/v1/silences", "post"),
+        ("/v1/incidents/live-0000000/ack", "post"),
+    ],
+)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_limit_is_a_413_on_every_route(
+    client: TestClient, route: str, method: str, chunked: bool
+) -> None:
+    body = b'{"comment": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+    step = 1 << 20
+    content: Any = iter([body[i : i + step] for i in range(0, len(body), step)])
+    answer = client.request(method, route, content=content if chunked else body, headers=JSON)
+    assert answer.status_code == 413
+    assert "body over" in answer.json()["error"]["message"]
+
+
+def test_maintenance_device_names_are_bounded_and_valid(client: TestClient) -> None:
+    window = {"starts_at": NOW, "ends_at": NOW + 60}
+    long_name = client.post("/v1/maintenance", json={**window, "devices": ["d" * 256]})
+    assert long_name.status_code == 422
+    bad = b'{"devices":["r\\ud800"],"starts_at":1700000000,"ends_at":1700000100}'
+    assert client.post("/v1/maintenance", content=bad, headers=JSON).status_code == 422
+    assert client.get("/v1/maintenance").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"offset": "100000000000000000000"},
+        {"offset": str(2**63)},
+        {"min_size": "100000000000000000000"},
+        {"since": "nan"},
+        {"until": "-inf"},
+        {"since": "1e400"},
+    ],
+)
+def test_query_numbers_out_of_range_are_a_422(client: TestClient, params: dict[str, str]) -> None:
+    answer = client.get("/v1/incidents", params=params)
+    assert answer.status_code == 422
+    assert next(iter(params)) in answer.json()["error"]["message"]
+
+
+def test_a_huge_members_offset_is_a_422(client: TestClient) -> None:
+    incident = client.post("/v1/alarms", json=alarm("a1")).json()["incidents"][0]
+    answer = client.get(f"/v1/incidents/{incident}", params={"members_offset": str(10**20)})
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("12", 12), ("²", None), ("9" * 5000, None), ("-1", None), ("", None)],
+)
+def test_only_a_plain_last_event_id_resumes_the_stream(header: str, expected: int | None) -> None:
+    assert _event_id(header) == expected
+
+
+@pytest.mark.parametrize("pattern", ["a{4294967295}", "a{1,99999999999}"])
+def test_a_regex_with_an_impossible_repeat_is_refused(pattern: str) -> None:
+    with pytest.raises(InvalidInputError, match="bad regex"):
+        check_regex(pattern, "matcher device")
+
+
+@pytest.mark.parametrize("origin", ["http://[::1", "http://[fe80::1%zz"])
+def test_a_malformed_origin_is_refused_like_a_foreign_one(client: TestClient, origin: str) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/v1/alarms/ws", headers={"origin": origin}),
+    ):
+        pass
+    assert refused.value.code == noc_ws.POLICY_VIOLATION
+
+
+def test_a_rejected_value_is_not_echoed_whole(client: TestClient) -> None:
+    answer = client.post("/v1/alarms", json=alarm("m1", at="x" * 1_000_000))
+    assert answer.status_code == 200
+    assert len(answer.content) < 5_000
+    incident = answer.json()["incidents"][0]
+    member = client.get(f"/v1/incidents/{incident}").json()["members"][0]
+    assert member["alarm_type"] == MALFORMED_TYPE
+    assert len(member["attributes"]["error"]) <= 500
