@@ -3,6 +3,7 @@ never an alarm lost, and never a state that the store does not hold."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from allo.noc.store import IncidentQuery, SqlNocStore
 from allo.testing.clock import ScriptedClock
 from allo.web.body_limit import MAX_BODY_BYTES
 from allo.web.routers import noc_ws
-from allo.web.routers.noc import _event_id
+from allo.web.routers.noc import _event_id, incident_stream
 from tests.noc.helpers import GatedStore
 from tests.noc.test_api import NOW, OPERATOR, _app
 
@@ -277,3 +278,28 @@ def test_a_rejected_value_is_not_echoed_whole(client: TestClient) -> None:
     member = client.get(f"/v1/incidents/{incident}").json()["members"][0]
     assert member["alarm_type"] == MALFORMED_TYPE
     assert len(member["attributes"]["error"]) <= 500
+
+
+def test_a_reader_too_far_behind_has_its_stream_ended_not_thinned(tmp_path: Path) -> None:
+    """Events dropped silently would leave a console showing a wrong list for good; the
+    stream ends instead, and the console reconnects and reads the list again."""
+    engine = NocEngine(
+        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
+    )
+
+    class Connected:
+        async def is_disconnected(self) -> bool:
+            return False
+
+    async def read() -> list[str]:
+        response = await incident_stream(Connected(), engine)  # type: ignore[arg-type]
+        chunks = []
+        for number in range(10_001):  # one more than the reader's queue holds
+            engine._emit({"type": "silence", "number": number})
+        async for chunk in response.body_iterator:
+            chunks.append(str(chunk))
+        return chunks
+
+    chunks = asyncio.run(asyncio.wait_for(read(), 30))
+    events = [c for c in chunks if c.startswith("id: ")]
+    assert 0 < len(events) < 10_001  # it ended on its own, before the queue was read through

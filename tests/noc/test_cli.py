@@ -156,3 +156,116 @@ def test_ingest_again_with_another_split_is_refused_and_stores_nothing(
     # a stream whose name merely starts like the split's is not part of it
     other = runner.invoke(app, ["noc", "ingest", alarms, "--stream", "s.x"])
     assert other.exit_code == 0, other.output
+
+
+# -- files that cannot be used, outputs that cannot be written ------------------------------
+
+PCIC = "alarm_id,device_id,start_timestamp,end_timestamp\n"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_nothing_to_learn_is_a_clear_error_and_unreadable_rows_still_replay(
+    tmp_path: Path,
+) -> None:
+    header_only, unreadable = tmp_path / "h.csv", tmp_path / "u.csv"
+    header_only.write_text(PCIC, encoding="utf-8")
+    unreadable.write_text(PCIC + "1,2,oops,3\n5,6,7\n", encoding="utf-8")
+    for path in (header_only, unreadable):
+        code, output = _run(
+            "noc", "learn", "--alarms", str(path), "--out", str(tmp_path / "g.json")
+        )
+        assert code == 2 and "no usable alarm" in output
+    incidents = tmp_path / "inc.jsonl"
+    code, output = _run(
+        "noc", "replay", str(unreadable), "--incidents-out", str(incidents), "--json"
+    )
+    assert code == 0, output
+    summary = json.loads(output)
+    assert summary["graph"].startswith("none") and summary["alarms"] == 2
+    lines = [json.loads(line) for line in incidents.read_text(encoding="utf-8").splitlines()]
+    assert sorted(row for i in lines for row in [i["head"], *i["members"]]) == [0, 1]
+
+
+def test_outputs_are_checked_before_any_work(files: Path) -> None:
+    alarms = files / "Alarm.csv"
+    before = alarms.read_bytes()
+    code, output = _run("noc", "learn", "--alarms", str(alarms), "--out", str(alarms))
+    assert code == 2 and "also an input" in output
+    assert alarms.read_bytes() == before
+    missing = files / "nowhere" / "out.jsonl"
+    code, output = _run("noc", "replay", str(alarms), "--incidents-out", str(missing))
+    assert code == 2 and "does not exist" in output
+    code, output = _run("noc", "report", str(alarms), "--out", str(alarms / "sub"))
+    assert code == 2 and "report folder" in output
+
+
+def test_an_error_message_is_printed_as_text_not_markup(files: Path, tmp_path: Path) -> None:
+    topology = tmp_path / "t.json"
+    topology.write_text('{"edges": [["[/b]"]]}', encoding="utf-8")
+    code, output = _run("noc", "replay", str(files / "Alarm.csv"), "--topology", str(topology))
+    assert code == 2 and "['[/b]'] is not a [source, target] pair" in " ".join(output.split())
+
+
+def test_absurd_raise_times_are_left_out_of_learning_and_break_nothing(
+    files: Path, tmp_path: Path
+) -> None:
+    alarms = tmp_path / "a.csv"
+    rows = (files / "Alarm.csv").read_text(encoding="utf-8")
+    alarms.write_text(rows + "1,2,1e308,\n0,1,-1e308,\n", encoding="utf-8")
+    graph = tmp_path / "g.json"
+    code, output = _run("noc", "learn", "--alarms", str(alarms), "--out", str(graph), "--json")
+    assert code == 0, output
+    assert json.loads(output)["input_problems"]["counts"]["not_learned_from"] == 1  # one entry
+    json.loads(graph.read_text(encoding="utf-8"), parse_constant=pytest.fail)  # no NaN
+    code, output = _run("noc", "report", str(alarms), "--graph", str(graph), "--out", str(tmp_path))
+    assert code == 0, output
+
+
+def test_an_unreadable_first_row_does_not_make_the_others_out_of_order(tmp_path: Path) -> None:
+    alarms = tmp_path / "a.csv"
+    alarms.write_text(PCIC + "1,2,oops,\n" + "".join(f"1,{i},{100 + i},\n" for i in range(50)))
+    code, output = _run("noc", "replay", str(alarms), "--json")
+    assert code == 0, output
+    assert "out_of_order" not in json.loads(output)["input_problems"]["counts"]
+
+
+def test_a_truth_that_does_not_name_every_type_is_refused(files: Path) -> None:
+    small = files / "small_dag.npy"
+    np.save(small, np.zeros((1, 1)))
+    alarms = str(files / "Alarm.csv")
+    code, output = _run("eval", "causal", "--alarms", alarms, "--truth", str(small))
+    assert code == 2 and "names types 0-0" in " ".join(output.split())
+    code, output = _run("noc", "replay", alarms, "--truth", str(small))
+    assert code == 2 and "give the DAG" in " ".join(output.split())
+
+
+@pytest.mark.parametrize(
+    ("matrix", "says"),
+    [
+        (np.array([["no", "no"], ["no", "no"]]), "values"),
+        (np.array([[0.0, np.nan], [1.0, 0.0]]), "NaN"),
+        (np.zeros((2, 3)), "square"),
+    ],
+    ids=["text", "nan", "not-square"],
+)
+@pytest.mark.parametrize("option", ["--topology", "--graph", "--truth"])
+def test_a_matrix_that_is_not_an_adjacency_matrix_is_refused(
+    files: Path, matrix: np.ndarray, says: str, option: str
+) -> None:
+    path = files / "bad.npy"
+    np.save(path, matrix)
+    code, output = _run("noc", "replay", str(files / "Alarm.csv"), option, str(path))
+    assert code == 2, output
+    assert says in " ".join(output.split())
+
+
+def test_an_archive_saved_as_npy_is_refused(files: Path) -> None:
+    path = files / "archive.npy"
+    with path.open("wb") as handle:
+        np.savez(handle, a=np.eye(2))
+    code, output = _run("noc", "replay", str(files / "Alarm.csv"), "--topology", str(path))
+    assert code == 2 and "archive" in output

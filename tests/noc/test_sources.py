@@ -152,3 +152,91 @@ def test_alertmanager_webhook() -> None:
     assert bad.alarm_type == MALFORMED_TYPE and report.counts["malformed"] == 1
     with pytest.raises(InvalidInputError, match="Alertmanager"):
         parse_alertmanager({"alerts": "x"}, report)
+
+
+# -- files that are not quite what they claim to be -------------------------------------
+
+PCIC = "alarm_id,device_id,start_timestamp,end_timestamp\n"
+
+
+def _types(alarms: list) -> list[str]:  # type: ignore[type-arg]
+    return [a.alarm_type for a in alarms]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path: Path) -> None:
+    csv_path, jsonl_path = tmp_path / "a.csv", tmp_path / "a.jsonl"
+    csv_path.write_bytes(b"\xef\xbb\xbf" + (PCIC + "11,28,30685,30835\n").encode())
+    jsonl_path.write_bytes(b'\xef\xbb\xbf{"device": "r1", "alarm_type": "LOS", "raised_at": 1}\n')
+    assert _types(list(CsvSource(csv_path))) == ["11"]
+    assert _types(list(JsonLinesSource(jsonl_path))) == ["LOS"]
+
+
+@pytest.mark.parametrize("source", [CsvSource, JsonLinesSource])
+def test_a_utf16_file_is_refused_whole(tmp_path: Path, source: type) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text(PCIC + "11,28,30685,30835\n", encoding="utf-16")
+    with pytest.raises(InvalidInputError, match="UTF-16"):
+        list(source(path))
+
+
+def test_bytes_of_another_encoding_make_their_row_malformed_not_merged(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((PCIC + "1,RTR-é,10,\n1,RTR-è,11,\n1,RTR-a,12,\n").encode("latin-1"))
+    source = CsvSource(path)
+    alarms = list(source)
+    assert _types(alarms) == [MALFORMED_TYPE, MALFORMED_TYPE, "1"]
+    assert "not UTF-8" in source.report.examples["malformed"][0]
+    assert "\\udce9" in alarms[0].attributes["raw"]  # the byte is shown, not replaced
+
+
+def test_a_stray_quote_spoils_its_own_line_only(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    body = "".join(f"1,dev{i},{100 + i},\n" for i in range(50))
+    path.write_text(PCIC + '1,"dev,5,\n' + body + '2,"Paris, 15e",7,\n', encoding="utf-8")
+    source = CsvSource(path)
+    alarms = list(source)
+    assert len(alarms) == 52 and [a.row for a in alarms] == list(range(52))
+    assert alarms[0].alarm_type == MALFORMED_TYPE
+    assert {a.device for a in alarms[1:51]} == {f"dev{i}" for i in range(50)}
+    assert (alarms[51].device, alarms[51].raised_at) == ("Paris, 15e", 7.0)  # quoted cell
+
+
+def test_huge_cells_become_malformed_rows(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    huge = "x" * 200_000
+    path.write_text(PCIC + f'1,{huge},1,\n1,"{huge}",2,\n1,ok,3,\n', encoding="utf-8")
+    source = CsvSource(path)
+    alarms = list(source)
+    assert _types(alarms) == [MALFORMED_TYPE, MALFORMED_TYPE, "1"]
+    assert len(alarms[0].attributes["raw"]) <= 500
+    assert "at most 255" in source.report.examples["malformed"][0]
+
+
+def test_rows_of_separators_are_reported_not_silently_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(PCIC + "1,a,1,\n,,,\n , , , \n1,b,2,\n", encoding="utf-8")
+    source = CsvSource(path)
+    assert [a.device for a in source] == ["a", "b"]
+    assert source.report.counts["empty_row"] == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"device": "r", "alarm_type": "T", "raised_at": ' + "9" * 5000 + "}", "unusable"),
+        ('{"device": "r\\ud800", "alarm_type": "T", "raised_at": 1}', "not valid Unicode"),
+        ('{"id": "' + "i" * 300 + '", "device": "r", "alarm_type": "T", "raised_at": 1}', "255"),
+    ],
+    ids=["deep", "huge-number", "surrogate", "long-id"],
+)
+def test_json_lines_that_cannot_be_used_become_malformed_rows(
+    tmp_path: Path, line: str, says: str
+) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(line + '\n{"device": "r", "alarm_type": "T", "raised_at": 2}\n')
+    source = JsonLinesSource(path)
+    alarms = list(source)
+    assert _types(alarms) == [MALFORMED_TYPE, "T"]
+    assert says in source.report.examples["malformed"][0]
+    json.dumps(alarms[0].attributes, ensure_ascii=False).encode("utf-8")  # writable as UTF-8

@@ -196,3 +196,49 @@ def test_without_an_admin_secret_the_knowledge_base_is_read_only(settings: Setti
         response = client.post("/v1/documents", files={"file": ("a.md", GUIDE, "text/markdown")})
         assert response.status_code == 503
         assert "ALLO_ADMIN_TOKEN" in response.json()["error"]["message"]
+
+
+# -- security headers and links: a second line of defence, tested as a first ---------------
+
+
+@pytest.mark.parametrize("path", ["/", "/noc", "/advisor", "/chat"])
+def test_pages_run_only_this_sites_scripts_and_cannot_be_framed(
+    client: TestClient, path: str
+) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in page.text  # no inline script for the policy to block
+
+
+def test_api_answers_are_never_sniffed(client: TestClient) -> None:
+    answer = client.get("/v1/documents")
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "same-origin"
+    assert "content-security-policy" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [
+        ("javascript:alert(document.domain)", False),
+        ("JavaScript:alert(1)", False),
+        ("data:text/html,<b>x</b>", False),
+        ("https://assistance.example/livebox", True),
+    ],
+)
+def test_only_a_web_address_becomes_the_documents_link(
+    client: TestClient, url: str, linked: bool
+) -> None:
+    markdown = f'---\ntitle: Guide Livebox\nurl: "{url}"\n---\n# Guide\n\nRedémarrez la box.\n'
+    uploaded = client.post(
+        "/v1/documents",
+        files={"file": ("guide.md", io.BytesIO(markdown.encode()), "text/markdown")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    page = client.get(f"/documents/{uploaded.json()['documents'][0]['id']}")
+    assert page.status_code == 200
+    assert ("lien d'origine" in page.text) is linked

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from allo.errors import AlloError, UserError
+from allo.errors import AlloError, InvalidInputError, UserError
 
 if TYPE_CHECKING:
     from allo.config import Settings
@@ -47,11 +49,30 @@ def knowledge_base() -> Iterator[KnowledgeBase]:
             kb.close()
 
 
+def writable(path: Path, *inputs: Path | None) -> None:
+    """Refuse, before any work is done, an output that cannot be written: its folder is
+    missing or read-only, or it is one of the command's own inputs (which writing it
+    would destroy)."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidInputError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write {path}: folder {folder} is not writable")
+    for source in inputs:
+        if source is not None and source.exists() and path.resolve() == source.resolve():
+            raise InvalidInputError(f"{path} is also an input: write the output elsewhere")
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Print Allo's errors without a traceback: exit 2 for the user's mistakes, 1 otherwise."""
+    """Print Allo's errors without a traceback: exit 2 for the user's mistakes, 1 otherwise.
+    A file that cannot be read or written (a missing folder, no permission) is the user's
+    to fix too: its message names it."""
     try:
         yield
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
     except AlloError as exc:
         # the message is text, not markup: "[source, target]" must print as it is
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from allo.cli.common import console, handle_errors
+from allo.cli.common import console, handle_errors, writable
+from allo.files import written
 
 if TYPE_CHECKING:
     from allo.domain.alarms import Alarm, Incident
@@ -42,6 +44,47 @@ def _read(path: Path) -> tuple[list[Alarm], InputReport]:
 
     source = open_source(path)
     return list(source), source.report
+
+
+#: earlier than this (about 3,000 years before 1970) a raise time is a broken clock
+_EARLIEST = -1e11
+
+
+def _learnable(rows: list[Alarm], report: InputReport) -> list[Alarm]:
+    """The alarms a graph is learned from: not the stand-ins of unreadable rows, and not
+    alarms raised far in the future (as the pipeline sees it) or absurdly far in the past,
+    one of which (at 1e308) would stretch the time span until every fitted rate is zero
+    (a NaN graph)."""
+    from allo.noc.pipeline import PipelineConfig
+    from allo.noc.sources.base import MALFORMED_TYPE
+
+    horizon = time.time() + PipelineConfig().future_seconds
+    readable = [a for a in rows if a.alarm_type != MALFORMED_TYPE]
+    usable = [a for a in readable if _EARLIEST <= a.raised_at <= horizon]
+    if len(usable) < len(readable):
+        report.add(
+            "not_learned_from",
+            -1,
+            f"{len(readable) - len(usable)} alarm(s) raised far in the future (or before "
+            "any clock could have stamped them) left out of learning",
+        )
+    return usable
+
+
+def _graph_for(
+    path: Path | None, rows: list[Alarm], report: InputReport, topology: Topology | None
+) -> tuple[CausalGraph | None, str]:
+    """The graph to replay with and where it comes from: the file given, else one learned
+    from the alarms themselves, else none when no alarm can be learned from (a file of
+    unreadable rows still replays: each row still lands in an incident)."""
+    from allo.noc.causal import CausalGraph, HawkesLearner
+
+    if path is not None:
+        return CausalGraph.load(path), str(path)
+    usable = _learnable(rows, report)
+    if not usable:
+        return None, "none: no usable alarm to learn from"
+    return HawkesLearner().learn(usable, topology), "learned from the replayed file"
 
 
 def _topology(path: Path | None, alarms: list[Alarm], report: InputReport) -> Topology | None:
@@ -77,10 +120,11 @@ def learn(
     from allo.noc.causal import HawkesLearner
 
     with handle_errors():
+        writable(out, alarms, topology)
         rows, report = _read(alarms)
         topo = _topology(topology, rows, report)
         learner = HawkesLearner()
-        graph = learner.learn([a for a in rows if a.alarm_type != "malformed-input"], topo)
+        graph = learner.learn(_learnable(rows, report), topo)
         graph.save(out)
     summary = {
         "types": len(graph.types),
@@ -140,44 +184,35 @@ def replay(
 ) -> None:
     """Replay an alarm file through the pipeline and print the reduction it brings."""
     from allo.clock import SystemClock
-    from allo.noc.causal import CausalGraph, HawkesLearner
-    from allo.noc.evaluation import IncidentRows, judge, load_truth
+    from allo.noc.evaluation import IncidentRows, check_truth_covers, judge, load_truth
     from allo.noc.incidents import incident_json
     from allo.noc.pipeline import build_pipeline
     from allo.noc.replay import replay as run_replay
 
     with handle_errors():
         started = time.perf_counter()
+        if incidents_out is not None:
+            writable(incidents_out, alarms, topology, graph, truth)
         rows, report = _read(alarms)
+        dag = load_truth(truth) if truth is not None else None
+        if dag is not None:
+            check_truth_covers(rows, dag)
         topo = _topology(topology, rows, report)
-        if graph is not None:
-            learned = CausalGraph.load(graph)
-            graph_source = str(graph)
-        else:
-            learned = HawkesLearner().learn(
-                [a for a in rows if a.alarm_type != "malformed-input"], topo
-            )
-            graph_source = "learned from the replayed file"
+        learned, graph_source = _graph_for(graph, rows, report, topo)
         clock = SystemClock()
         pipeline = build_pipeline(clock, topology=topo, graph=learned, report=report)
-        handle = incidents_out.open("w", encoding="utf-8") if incidents_out else None
+        with written(incidents_out) if incidents_out else nullcontext() as handle:
 
-        def write(incident: Incident) -> None:
-            if handle is not None:
-                handle.write(json.dumps(incident_json(incident), ensure_ascii=False) + "\n")
+            def write(incident: Incident) -> None:
+                if handle is not None:
+                    handle.write(json.dumps(incident_json(incident), ensure_ascii=False) + "\n")
 
-        try:
             result = run_replay(rows, pipeline, clock, speed=speed, on_incident=write)
-        finally:
-            if handle is not None:
-                handle.close()
         summary = result.summary()
         summary["graph"] = graph_source
         summary["total_seconds"] = round(time.perf_counter() - started, 3)
-        if truth is not None:
-            summary.update(
-                judge(rows, [IncidentRows.of(i) for i in result.incidents], load_truth(truth), topo)
-            )
+        if dag is not None:
+            summary.update(judge(rows, [IncidentRows.of(i) for i in result.incidents], dag, topo))
     if as_json:
         print(json.dumps(summary))
         return
@@ -253,7 +288,7 @@ def ingest(
     """
     from allo.cli.common import settings as load
     from allo.clock import SystemClock
-    from allo.noc.causal import CausalGraph, HawkesLearner
+    from allo.noc.causal import CausalGraph
     from allo.noc.engine import NocEngine
     from allo.noc.replay import PartitionPlan, check_stored_layout
     from allo.noc.replay import replay as run_replay
@@ -271,9 +306,7 @@ def ingest(
         topo = _topology(topology, rows or [], source.report)
         if learned is None:
             assert rows is not None
-            learned = HawkesLearner().learn(
-                [a for a in rows if a.alarm_type != "malformed-input"], topo
-            )
+            learned, _ = _graph_for(None, rows, source.report, topo)
         if partitions > 1:
             from allo.errors import InvalidInputError
 
@@ -430,18 +463,19 @@ def report(
 ) -> None:
     """Replay a file and write an HTML report with plots (inline SVG, no dependency)."""
     from allo.clock import SystemClock
-    from allo.noc.causal import CausalGraph, HawkesLearner
+    from allo.errors import InvalidInputError
     from allo.noc.pipeline import build_pipeline
     from allo.noc.replay import replay as run_replay
     from allo.noc.report import write_report
 
     with handle_errors():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot make the report folder {out}: {exc}") from exc
         rows, problems = _read(alarms)
         topo = _topology(topology, rows, problems)
-        clean = [a for a in rows if a.alarm_type != "malformed-input"]
-        learned = (
-            CausalGraph.load(graph) if graph is not None else HawkesLearner().learn(clean, topo)
-        )
+        learned, _ = _graph_for(graph, rows, problems, topo)
         clock = SystemClock()
         pipeline = build_pipeline(clock, topology=topo, graph=learned, report=problems)
         result = run_replay(rows, pipeline, clock)
@@ -467,14 +501,15 @@ def causal(
 ) -> None:
     """Precision, recall and F1 over directed edges of the learned graph against a truth DAG."""
     from allo.noc.causal import HawkesLearner
-    from allo.noc.evaluation import edge_scores, load_truth
+    from allo.noc.evaluation import check_truth_covers, edge_scores, load_truth
 
     with handle_errors():
         started = time.perf_counter()
         rows, report = _read(alarms)
         topo = _topology(topology, rows, report)
-        graph = HawkesLearner().learn([a for a in rows if a.alarm_type != "malformed-input"], topo)
         matrix = load_truth(truth)
+        check_truth_covers(rows, matrix)
+        graph = HawkesLearner().learn(_learnable(rows, report), topo)
         scores: dict[str, object] = dict(
             edge_scores(graph.matrix([str(i) for i in range(matrix.shape[0])]), matrix)
         )

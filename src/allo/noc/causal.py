@@ -26,6 +26,7 @@ Only numpy is needed and nothing is downloaded.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Sequence
@@ -36,10 +37,11 @@ import numpy as np
 
 from allo.domain.alarms import Alarm
 from allo.errors import CorruptFileError, InvalidInputError
+from allo.files import write_whole
 from allo.noc import causal_fit as fit
 from allo.noc.causal_fit import Events
 from allo.noc.causal_search import FamilyScores, search_graph
-from allo.noc.topology import Topology
+from allo.noc.topology import Topology, adjacency_matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +142,18 @@ class CausalGraph:
     def save(self, path: Path) -> None:
         """Write the graph as JSON (``.npy`` writes the bare adjacency matrix instead)."""
         if path.suffix.lower() == ".npy":
-            np.save(path, self.matrix(_numeric_order(self.types)))
+            buffer = io.BytesIO()
+            np.save(buffer, self.matrix(_numeric_order(self.types)))
+            write_whole(path, buffer.getvalue())
             return
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        try:
+            text = json.dumps(self.to_json(), indent=1, allow_nan=False)
+        except ValueError as exc:  # NaN is not JSON: say so rather than write it
+            raise InvalidInputError(
+                f"the graph holds a number that is not finite ({exc}): check the alarms' "
+                "raise times for absurd values"
+            ) from exc
+        write_whole(path, text + "\n")
 
     @classmethod
     def load(cls, path: Path) -> CausalGraph:
@@ -151,7 +162,8 @@ class CausalGraph:
             raise InvalidInputError(f"causal graph {path} not found: run `allo noc learn` first")
         try:
             if path.suffix.lower() == ".npy":
-                return cls.from_matrix(np.load(path, allow_pickle=False))
+                loaded = np.load(path, allow_pickle=False)
+                return cls.from_matrix(adjacency_matrix(loaded, f"causal graph {path}"))
             data = json.loads(path.read_text(encoding="utf-8"))
 
             def edges(key: str) -> tuple[CausalEdge, ...]:
@@ -183,7 +195,7 @@ class CausalGraph:
                 edges("excitations"),
                 tuple(float(d) for d in data.get("decays", [])),
             )
-        except (ValueError, KeyError, TypeError, OSError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
             raise CorruptFileError(f"cannot read causal graph {path}: {exc}") from exc
 
 
@@ -263,6 +275,10 @@ class HawkesLearner:
         every score), then the chosen model is fitted on all the alarms.
         """
         started = time.perf_counter()
+        if not alarms:
+            raise InvalidInputError(
+                "no usable alarm to learn from: the input holds none, or only unreadable rows"
+            )
         events, types = _events(alarms, topology)
         cfg = self.config
         if cfg.search not in GRAPH_SEARCHES + fit.SEARCHES:

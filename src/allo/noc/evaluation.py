@@ -27,7 +27,8 @@ import numpy as np
 
 from allo.domain.alarms import Alarm, Incident
 from allo.errors import InvalidInputError
-from allo.noc.topology import Topology
+from allo.noc.sources.base import MALFORMED_TYPE
+from allo.noc.topology import Topology, adjacency_matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,10 @@ def load_incident_rows(path: Path) -> list[IncidentRows]:
 def load_truth(path: Path) -> np.ndarray:
     """A truth DAG (``.npy``, ``DAG[i, j] == 1``: type ``i`` causes type ``j``)."""
     try:
-        matrix = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read truth DAG {path}: {exc}") from exc
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise InvalidInputError(f"truth DAG {path} must be a square matrix, got {matrix.shape}")
+    matrix = adjacency_matrix(loaded, f"truth DAG {path}")
     out: np.ndarray = (matrix != 0).astype(np.int64)
     return out
 
@@ -88,6 +88,26 @@ def edge_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "predicted_edges": int(pred.sum()),
         "true_edges": int(true.sum()),
     }
+
+
+def check_truth_covers(alarms: Sequence[Alarm], truth: np.ndarray) -> None:
+    """Refuse a truth DAG that does not name every alarm type (types ``0..N-1``): a 3 x 3
+    DAG against 11 types would otherwise be scored, silently and meaninglessly."""
+    size = truth.shape[0]
+    outside = sorted(
+        {
+            a.alarm_type
+            for a in alarms
+            if a.alarm_type != MALFORMED_TYPE
+            and not (a.alarm_type.isascii() and a.alarm_type.isdigit() and int(a.alarm_type) < size)
+        }
+    )
+    if outside:
+        raise InvalidInputError(
+            f"the truth DAG names types 0-{size - 1}, but the alarms also have "
+            f"{', '.join(outside[:5])}{'...' if len(outside) > 5 else ''}: "
+            "give the DAG of these alarms' types"
+        )
 
 
 def _codes(alarms: Sequence[Alarm], size: int) -> np.ndarray:

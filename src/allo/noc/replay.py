@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 from allo.clock import Clock
 from allo.domain.alarms import Alarm, Incident
 from allo.errors import InvalidInputError
+from allo.noc.pipeline import PipelineConfig
 from allo.noc.sources.base import InputReport
 
 if TYPE_CHECKING:
     from allo.noc.broker.partition import Partitioning
     from allo.noc.causal import CausalGraph
-    from allo.noc.pipeline import PipelineConfig
     from allo.noc.topology import Topology
 
 #: processes a split replay may use (each is a whole interpreter: more than the cores
@@ -113,6 +113,7 @@ def replay(
                 on_incident(incident)
 
     size = 1 if speed else batch_size
+    far_future = PipelineConfig().future_seconds
     frozen_before = gc.get_freeze_count()
     gc.freeze()  # the warm engine: see below
     try:
@@ -120,11 +121,14 @@ def replay(
             count += len(batch)
             if speed:
                 moment = batch[0].raised_at
-                if math.isfinite(moment):
+                # an alarm raised far in the future paces nothing: one stamped 1e12 would
+                # otherwise put the replay to sleep for decades
+                if moment <= clock.now() + far_future:  # NaN: not paced either
                     if origin is None:
                         origin = (moment, clock.now())
                     due = origin[1] + (moment - origin[0]) / speed
-                    clock.sleep(due - clock.now())
+                    if math.isfinite(due):  # -1e308 then 1e308 would overflow the sleep
+                        clock.sleep(due - clock.now())
             emit(pipeline.push(batch))
             # What a batch leaves behind (stored ids, open incidents, the incidents
             # returned) lives on, and Python's full collections walked all of it again and

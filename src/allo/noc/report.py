@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from allo.domain.alarms import Alarm
+from allo.files import write_whole
 from allo.noc.causal import CausalGraph
 from allo.noc.replay import ReplayResult
 
@@ -52,6 +53,8 @@ def per_bin(
     if not times:
         return 1.0, [], []
     first, last = min(times), max(times)
+    if not math.isfinite(last - first):  # times at -1e308 and 1e308: one bin says it all
+        return 1.0, [len(times)], [sum(1 for m in starts if math.isfinite(m))]
     hours = max(1, math.ceil((last - first) / 3600.0 / max_bins))
     width = 3600.0 * hours
     bins = int((last - first) // width) + 1
@@ -262,5 +265,5 @@ def write_report(
     """Write ``out/report.html`` and return its path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(render(title, alarms, result, graph, topology), encoding="utf-8")
+    write_whole(path, render(title, alarms, result, graph, topology))
     return path

@@ -20,6 +20,21 @@ import numpy as np
 from allo.errors import CorruptFileError, InvalidInputError, UnsupportedFormatError
 
 
+def adjacency_matrix(loaded: object, what: str) -> np.ndarray:
+    """A square matrix of numbers read from a ``.npy`` file, or an error naming ``what``
+    and what is wrong: an archive saved under ``.npy``, text or records (a matrix of
+    ``"no"`` would be read as all links), NaN, or the wrong shape."""
+    if not isinstance(loaded, np.ndarray):
+        raise InvalidInputError(f"{what} is not a single .npy matrix (an .npz archive?)")
+    if loaded.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{what} holds {loaded.dtype} values: give 0/1 numbers")
+    if loaded.ndim != 2 or loaded.shape[0] != loaded.shape[1]:
+        raise InvalidInputError(f"{what} must be a square N x N matrix, got shape {loaded.shape}")
+    if loaded.dtype.kind == "f" and not np.isfinite(loaded).all():
+        raise InvalidInputError(f"{what} holds NaN or infinite values: give 0/1 numbers")
+    return loaded
+
+
 class Topology:
     """An undirected device graph with cached small-radius neighbourhoods."""
 
@@ -156,7 +171,8 @@ class Topology:
             raise InvalidInputError(f"topology file {path} not found: check the path")
         try:
             if suffix == ".npy":
-                return cls.from_matrix(np.load(path, allow_pickle=False))
+                loaded = np.load(path, allow_pickle=False)
+                return cls.from_matrix(adjacency_matrix(loaded, f"topology {path}"))
             if suffix == ".json":
                 data = json.loads(path.read_text(encoding="utf-8"))
                 if not isinstance(data, Mapping):
@@ -164,7 +180,7 @@ class Topology:
                 return cls.from_mapping(data)
             if suffix in {".csv", ".tsv", ".txt"}:
                 return cls._from_csv(path)
-        except (ValueError, OSError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, AttributeError, OSError, RecursionError, csv.Error) as exc:
             raise CorruptFileError(f"cannot read topology {path}: {exc}") from exc
         raise UnsupportedFormatError(
             f"topology {path}: unknown extension {suffix!r}; use .npy, .csv or .json"

@@ -21,6 +21,7 @@ from allo.knowledge.service import KnowledgeBase
 from allo.noc.engine import NocEngine
 from allo.web.body_limit import BodyLimit
 from allo.web.errors import error_body, install_error_handlers
+from allo.web.headers import SecurityHeaders
 from allo.web.routers import (
     ask,
     audit,
@@ -63,6 +64,7 @@ def create_app(
     app.state.noc = noc_engine or noc.engine_for(settings)  # opened on first use
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
     if settings.widget_origins:
         # Only the customer conversation API is meant for other sites (the widget);
         # credentials are never sent cross-origin, the customer token travels in a header.

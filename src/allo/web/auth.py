@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Header, HTTPException, Request
 from pydantic import SecretStr
@@ -82,7 +83,10 @@ def advisor_name(
     x_advisor_name: Annotated[str | None, Header()] = None,
 ) -> str:
     """Check the advisor's secret; their name: the holder of a personal secret
-    (``ALLO_ADVISORS``), else ``X-Advisor-Name`` (default "conseiller") for the shared one."""
+    (``ALLO_ADVISORS``), else ``X-Advisor-Name`` (default "conseiller") for the shared one.
+
+    The name header is percent-encoded UTF-8 (``%C5%81ukasz``): browsers refuse to send
+    a header outside Latin-1, so the desk encodes it and this decodes it."""
     settings = app_settings(request)
     name = holder_of(
         x_advisor_token,
@@ -91,7 +95,7 @@ def advisor_name(
         setting="ALLO_ADVISOR_TOKEN or ALLO_ADVISORS",
         credential="X-Advisor-Token header",
     )
-    return name if name is not None else (x_advisor_name or "conseiller")
+    return name if name is not None else (unquote(x_advisor_name or "") or "conseiller")
 
 
 def require_admin(request: Request, x_admin_token: Annotated[str | None, Header()] = None) -> None:

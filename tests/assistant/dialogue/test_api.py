@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,3 +202,17 @@ def test_a_personal_advisor_secret_owns_the_conversation_it_took(client: TestCli
     )
     assert client.get("/v1/advisor/queue", headers=shared).status_code == 401
     assert client.get("/v1/advisor/queue", headers=anne).status_code == 200
+
+
+def test_an_advisor_name_outside_latin1_arrives_percent_encoded(client: TestClient) -> None:
+    """Browsers send no header outside Latin-1: the desk percent-encodes the name."""
+    cid, customer = open_one(client)
+    client.post(
+        f"/v1/conversations/{cid}/messages",
+        json={"message_id": "m1", "seq": 1, "text": "je voudrais parler à un conseiller"},
+        headers=customer,
+    )
+    lukasz = {**ADVISOR, "X-Advisor-Name": quote("Łukasz Wróbel")}
+    taken = client.post(f"/v1/advisor/conversations/{cid}/take", headers=lukasz)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["advisor"] == "Łukasz Wróbel"

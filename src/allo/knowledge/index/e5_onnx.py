@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from allo.errors import ConfigError
+from allo.files import write_whole
 from allo.knowledge.index.e5_weights import (
     E5File,
     E5Vocab,
@@ -171,20 +172,6 @@ def _root_logging_untouched() -> Iterator[None]:
             if handler not in handlers:
                 root.removeHandler(handler)
         root.setLevel(level)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory + os.replace: a kill never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OnnxE5Embedder:
@@ -341,8 +328,8 @@ class OnnxE5Embedder:
             "source_sha256": source_sha,
             "model_sha256": hashlib.sha256(data).hexdigest(),
         }
-        _write_atomic(path, data)
-        _write_atomic(self._meta_path(path), json.dumps(meta).encode("utf-8"))
+        write_whole(path, data)
+        write_whole(self._meta_path(path), json.dumps(meta).encode("utf-8"))
 
     # ---------------------------------------------------------------- embedding
 

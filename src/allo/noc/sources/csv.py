@@ -5,6 +5,10 @@ its header: there ``alarm_id`` is the alarm *type* (the rows carry no identifier
 id becomes ``row-N``. Any other header goes through the shared field names of
 :mod:`allo.noc.sources.fields` (``id, device, alarm_type, raised_at, cleared_at, severity``
 and their usual synonyms); unknown columns are kept as attributes.
+
+One line is one row: a cell may be quoted (``"Paris, 15e"``) but may not span lines. A
+stray quote would otherwise swallow every line after it into one cell, and those alarms
+would vanish; here it spoils its own line only, which becomes a malformed stand-in.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from pathlib import Path
 
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.sources.base import InputReport, malformed
+from allo.noc.sources.base import (
+    MAX_NAME_CHARS,
+    InputReport,
+    malformed,
+    open_text,
+    storable,
+    undecodable,
+)
 from allo.noc.sources.fields import alarm_from_fields, timestamp
 
 PCIC_HEADER = ["alarm_id", "device_id", "start_timestamp", "end_timestamp"]
@@ -35,17 +46,32 @@ class CsvSource:
         self.skip_device = skip_device
 
     def __iter__(self) -> Iterator[Alarm]:
-        if not self.path.is_file():
-            raise InvalidInputError(f"alarm file {self.path} not found: check the path")
-        with self.path.open(encoding="utf-8", errors="replace", newline="") as handle:
-            reader = csv.reader(handle)
-            header = [cell.strip() for cell in next(reader, [])]
+        with open_text(self.path, "alarm file") as handle:
+            header: list[str] = []
+            for line in handle:
+                if line.strip():
+                    header = [cell.strip() for cell in _cells(line)]
+                    break
             if not header:
                 return
             pcic = [h.lower() for h in header[:4]] == PCIC_HEADER
             row = 0
             skip = self.skip_device
-            for cells in reader:
+            for line in handle:
+                if line.isascii() and '"' not in line:  # the common line: split, no more
+                    cells = line.rstrip("\r\n").split(",")
+                else:
+                    problem = undecodable(line)
+                    try:
+                        cells = _cells(line) if problem is None else [line]
+                    except csv.Error as exc:  # a quoted cell over the csv module's size limit
+                        problem = f"unreadable CSV ({exc})"
+                    if problem is not None and line.strip():
+                        yield malformed(row, line.rstrip("\r\n"), problem, self.report)
+                        row += 1
+                        continue
+                if len(cells) == 1 and not cells[0].strip():  # a blank line is no data row
+                    continue
                 if (
                     skip is not None
                     and pcic
@@ -61,7 +87,8 @@ class CsvSource:
                         yield alarm
                         row += 1
                         continue
-                if not cells or not "".join(cells).strip():  # a blank row is no data row
+                if not "".join(cells).strip():  # ",,,": an empty row, not an alarm
+                    self.report.add("empty_row", row, "a row of separators only, skipped")
                     continue
                 yield self._pcic(cells, row) if pcic else self._named(header, cells, row)
                 row += 1
@@ -94,6 +121,8 @@ class CsvSource:
             return None
         if not isfinite(raised) or (cleared is not None and not isfinite(cleared)):
             return None
+        if len(alarm_type) > MAX_NAME_CHARS or len(device) > MAX_NAME_CHARS:
+            return None  # :meth:`_pcic` makes it a stand-in
         return Alarm(f"row-{row}", device, alarm_type, raised, cleared, row=row)
 
     def _pcic(self, cells: list[str], row: int) -> Alarm:
@@ -108,7 +137,7 @@ class CsvSource:
             cleared = timestamp(end, "end_timestamp") if end else None
         except InvalidInputError as exc:
             return malformed(row, raw, str(exc), self.report)
-        return Alarm(
+        alarm = Alarm(
             id=f"row-{row}",
             device=device,
             alarm_type=alarm_type,
@@ -116,6 +145,7 @@ class CsvSource:
             cleared_at=cleared,
             row=row,
         )
+        return storable(alarm, self.report)
 
     def _named(self, header: list[str], cells: list[str], row: int) -> Alarm:
         raw = ",".join(cells)
@@ -124,6 +154,16 @@ class CsvSource:
                 row, raw, f"expected {len(header)} columns, found {len(cells)}", self.report
             )
         try:
-            return alarm_from_fields(dict(zip(header, cells, strict=True)), row, f"row-{row}")
+            alarm = alarm_from_fields(dict(zip(header, cells, strict=True)), row, f"row-{row}")
         except InvalidInputError as exc:
             return malformed(row, raw, str(exc), self.report)
+        return storable(alarm, self.report)
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of one line: a plain split when it holds no quote (the common case, and
+    the quickest), else the csv module on that line alone (see the module docstring)."""
+    line = line.rstrip("\r\n")
+    if '"' not in line:
+        return line.split(",")
+    return next(csv.reader((line,)), [])

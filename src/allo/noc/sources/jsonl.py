@@ -8,7 +8,7 @@ from pathlib import Path
 
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.sources.base import InputReport, malformed
+from allo.noc.sources.base import InputReport, malformed, open_text, storable, undecodable
 from allo.noc.sources.fields import alarm_from_fields
 
 
@@ -20,9 +20,7 @@ class JsonLinesSource:
         self.report = InputReport()
 
     def __iter__(self) -> Iterator[Alarm]:
-        if not self.path.is_file():
-            raise InvalidInputError(f"alarm file {self.path} not found: check the path")
-        with self.path.open(encoding="utf-8", errors="replace") as handle:
+        with open_text(self.path, "alarm file") as handle:
             row = 0
             for line in handle:
                 if not line.strip():
@@ -31,13 +29,21 @@ class JsonLinesSource:
                 row += 1
 
     def _parse(self, line: str, row: int) -> Alarm:
+        problem = undecodable(line)
+        if problem is not None:
+            return malformed(row, line, problem, self.report)
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             return malformed(row, line, f"not JSON ({exc.msg})", self.report)
+        except RecursionError:
+            return malformed(row, line[:500], "JSON nested too deeply", self.report)
+        except ValueError as exc:  # a number of over 4,300 digits
+            return malformed(row, line[:500], f"unusable JSON ({exc})", self.report)
         if not isinstance(data, dict):
             return malformed(row, line, "expected a JSON object", self.report)
         try:
-            return alarm_from_fields(data, row, f"row-{row}")
+            alarm = alarm_from_fields(data, row, f"row-{row}")
         except InvalidInputError as exc:
             return malformed(row, line, str(exc), self.report)
+        return storable(alarm, self.report)

@@ -38,7 +38,8 @@ class Normalise:
         topology = self.topology
         for flow in batch:
             raised = flow.raised_at
-            if not math.isfinite(raised):
+            placed = not math.isfinite(raised)
+            if placed:
                 moment = self.watermark if self.watermark is not None else self.clock.now()
                 flow.alarm = replace(flow.alarm, raised_at=moment, cleared_at=None)
                 flow.issues.append("raise time unknown: placed at the newest time seen")
@@ -69,7 +70,9 @@ class Normalise:
                         f"raised at {flow.alarm.raised_at} after an alarm raised at {watermark}",
                     )
                     flow.issues.append("arrived out of order")
-                if watermark is None or raised > watermark:
+                # a placed time is not a time seen: taken from the wall clock before any
+                # alarm, it would make every later historical alarm look out of order
+                if not placed and (watermark is None or raised > watermark):
                     self.watermark = raised
             device = flow.device
             if topology is not None and device != UNKNOWN_DEVICE and device not in topology:

@@ -238,9 +238,12 @@ async def incident_stream(
         since = _event_id(last_event_id)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
+    overflowed = asyncio.Event()
 
     def put(item: tuple[int, dict[str, Any]]) -> None:
-        if not queue.full():  # a reader this far behind re-reads GET /v1/incidents
+        if queue.full():  # a reader this far behind: end its stream (see ``events``)
+            overflowed.set()
+        else:
             queue.put_nowait(item)
 
     def listener(version: int, event: dict[str, Any]) -> None:
@@ -253,6 +256,10 @@ async def incident_stream(
             yield f"retry: 3000\n: connected at version {engine.version}\n\n"
             sent = 0
             while max_events is None or sent < max_events:
+                if overflowed.is_set():
+                    # events were dropped: rather than go on with a hole nobody sees, the
+                    # stream ends; the console reconnects and reads the list again
+                    break
                 try:
                     version, event = await asyncio.wait_for(queue.get(), timeout=15.0)
                 except TimeoutError:

@@ -72,7 +72,8 @@
   async function api(method, path, body) {
     const headers = { Accept: "application/json", "X-Advisor-Token": stored(TOKEN_KEY) };
     const name = stored(NAME_KEY);
-    if (name) headers["X-Advisor-Name"] = name;
+    // percent-encoded: a browser sends no header outside Latin-1 ("Łukasz", "陈伟")
+    if (name) headers["X-Advisor-Name"] = encodeURIComponent(name);
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
       method: method,

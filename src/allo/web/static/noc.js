@@ -79,7 +79,10 @@
     if (form.get("state") && item.state !== form.get("state")) return false;
     if (form.get("hide_silenced") && item.silenced_by && item.silenced_by.length) return false;
     const device = String(form.get("device") || "").trim();
-    if (device && !(item.devices || []).includes(device) && item.head.device !== device) return false;
+    const devices = item.devices || [];
+    // the list is cut at 20 devices: only a whole list can say the device is not there
+    const whole = devices.length >= (item.device_count || 0);
+    if (device && whole && !devices.includes(device) && item.head.device !== device) return false;
     const type = String(form.get("alarm_type") || "").trim();
     if (type && item.head.alarm_type !== type) return false;
     return true;
@@ -288,6 +291,7 @@
     const controller = new AbortController();
     stream = controller;
     let retry = 3000;
+    let connections = 0;
     while (stream === controller) {
       try {
         const headers = { Accept: "text/event-stream", "X-NOC-Token": token() };
@@ -296,6 +300,8 @@
         if (response.status === 401 || response.status === 503) { signOut("Jeton refusé."); return; }
         if (!response.ok || !response.body) throw new Error(String(response.status));
         badge.textContent = "en direct"; badge.className = "live on";
+        // events may have been missed while disconnected (a restart, a long gap): re-read
+        if (connections++ > 0) { load(); counts(); loadSilences(); loadWindows(); }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
