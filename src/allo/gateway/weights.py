@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from allo.errors import ConfigError, ModelError
+from allo.files import write_whole
 
 logger = logging.getLogger(__name__)
 
@@ -209,16 +210,7 @@ def _write_stamp(target: Path, weights: PackagedWeights) -> None:
     record = {"sha256": weights.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     stamp = _stamp_path(target)
     try:
-        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=stamp.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, stamp)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_whole(stamp, json.dumps(record))
     except OSError as exc:  # the model is fine; the next start will hash it again
         logger.warning("cannot write %s (%s): the model will be re-verified next start", stamp, exc)
 
