@@ -269,3 +269,37 @@ def test_an_archive_saved_as_npy_is_refused(files: Path) -> None:
         np.savez(handle, a=np.eye(2))
     code, output = _run("noc", "replay", str(files / "Alarm.csv"), "--topology", str(path))
     assert code == 2 and "archive" in output
+
+
+_MODEL = {
+    "types": ["0", "1"],
+    "edges": [{"cause": "0", "effect": "1", "strength": 5.0, "alphas": [0.01, 0.0]}],
+    "parameters": {"decay_seconds": 300.0, "window_seconds": 1800.0},
+    "background": {"0": 0.001, "1": 0.001},
+    "self_excitation": {"0": [0.001, 0.0], "1": [0.001, 0.0]},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"edges": [{"cause": "0", "effect": "1", "alphas": [-0.5, 0.0]}]}, "negative"),
+        ({"edges": [{"cause": "0", "effect": "1", "alphas": [1e308, 0.0]}]}, "not finite or over"),
+        ({"background": {"0": "nan", "1": 0.001}}, "negative"),
+        ({"parameters": {"decay_seconds": 0.0}}, "decay_seconds must be > 0"),
+        ({"decays": [100.0, 1000.0, 10000.0]}, "groups of 3"),
+        ({"background": [1]}, "cannot read"),
+    ],
+    ids=["negative", "overflowing", "nan", "no-decay", "heights", "wrong-shape"],
+)
+def test_a_graph_whose_model_is_unusable_is_refused(
+    files: Path, change: dict[str, object], says: str
+) -> None:
+    path = files / "bad_model.json"
+    path.write_text(json.dumps({**_MODEL, **change}), encoding="utf-8")
+    good = files / "good_model.json"
+    good.write_text(json.dumps(_MODEL), encoding="utf-8")
+    alarms = str(files / "Alarm.csv")
+    assert _run("noc", "replay", alarms, "--graph", str(good))[0] == 0
+    code, output = _run("noc", "replay", alarms, "--graph", str(path))
+    assert code == 2 and says in " ".join(output.split())

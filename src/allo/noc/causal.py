@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -180,11 +181,11 @@ class CausalGraph:
 
             if "edges" not in data:
                 raise KeyError("edges")
-            return cls(
+            graph = cls(
                 tuple(str(t) for t in data.get("types", [])),
                 edges("edges"),
                 str(data.get("method", "file")),
-                dict(data.get("parameters", {})),
+                {str(k): float(v) for k, v in data.get("parameters", {}).items()},
                 {str(t): float(v) for t, v in data.get("background", {}).items()},
                 {
                     str(t): tuple(float(a) for a in v)
@@ -197,6 +198,45 @@ class CausalGraph:
             )
         except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
             raise CorruptFileError(f"cannot read causal graph {path}: {exc}") from exc
+        problem = graph.model_problem()
+        if problem is not None:
+            raise CorruptFileError(f"causal graph {path}: {problem}; learn it again")
+        return graph
+
+    def model_problem(self) -> str | None:
+        """What makes the fitted model unusable, or ``None``: a number that is not finite
+        or is negative (a negative height silently turned correlation off), a time
+        constant that is not positive, or heights that do not match the time constants."""
+        for name, value in self.parameters.items():
+            if not math.isfinite(value):
+                return f"parameter {name} is {value}"
+        for name in ("decay_seconds", "window_seconds"):
+            if name in self.parameters and not self.parameters[name] > 0:
+                return f"parameter {name} must be > 0 seconds"
+        if any(not (math.isfinite(d) and d > 0) for d in self.decays):
+            return "every time constant in decays must be > 0 seconds"
+        numbers = [
+            *self.background.values(),
+            *(a for heights in self.self_excitation.values() for a in heights),
+            *(a for edge in (*self.edges, *self.excitations) for a in edge.alphas),
+        ]
+        if any(not 0 <= n <= _MAX_RATE for n in numbers):  # NaN fails both
+            return (
+                "a background rate or kernel height is negative, not finite or over "
+                f"{_MAX_RATE:.0e} per second"
+            )
+        kernels = len(self.decays) or 1
+        heights = [
+            *self.self_excitation.values(),
+            *(e.alphas for e in (*self.edges, *self.excitations) if e.alphas),
+        ]
+        if any(len(h) % kernels for h in heights):
+            return f"kernel heights do not come in groups of {kernels} (one per time constant)"
+        return None
+
+
+#: no fitted rate comes near this (alarms per second); far larger ones overflow the sums
+_MAX_RATE = 1e9
 
 
 def _numeric_order(types: Sequence[str]) -> list[str]:
