@@ -11,6 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from allo.cli import noc
+from allo.errors import InvalidInputError
+from allo.noc.causal import CausalEdge, CausalGraph
 
 app = typer.Typer()
 app.add_typer(noc.app, name="noc")
@@ -303,3 +305,24 @@ def test_a_graph_whose_model_is_unusable_is_refused(
     assert _run("noc", "replay", alarms, "--graph", str(good))[0] == 0
     code, output = _run("noc", "replay", alarms, "--graph", str(path))
     assert code == 2 and says in " ".join(output.split())
+
+
+def test_a_graph_saved_as_npy_comes_back_with_its_types(files: Path, tmp_path: Path) -> None:
+    graph = CausalGraph(("0", "1", "5"), (CausalEdge("5", "1", 3.0, 0.1),))
+    graph.save(tmp_path / "g.npy")
+    back = CausalGraph.load(tmp_path / "g.npy")
+    assert [(e.cause, e.effect) for e in back.edges] == [("5", "1")]
+    named = CausalGraph(("LOS", "LinkDown"), (CausalEdge("LOS", "LinkDown", 3.0, 0.1),))
+    with pytest.raises(InvalidInputError, match=r"as \.json"):
+        named.save(tmp_path / "named.npy")
+    assert not (tmp_path / "named.npy").exists()
+    code, output = _run(
+        "noc", "replay", str(files / "Alarm.csv"), "--json", "--graph", _saved(named, tmp_path)
+    )
+    assert code == 0 and "graph_mismatch" in json.loads(output)["input_problems"]["counts"]
+
+
+def _saved(graph: CausalGraph, folder: Path) -> str:
+    path = folder / "named.json"
+    graph.save(path)
+    return str(path)

@@ -80,7 +80,15 @@ def _graph_for(
     from allo.noc.causal import CausalGraph, HawkesLearner
 
     if path is not None:
-        return CausalGraph.load(path), str(path)
+        graph = CausalGraph.load(path)
+        kinds = {a.alarm_type for a in rows}
+        if graph.edges and not any(e.cause in kinds or e.effect in kinds for e in graph.edges):
+            report.add(
+                "graph_mismatch",
+                -1,
+                f"no alarm type of {path} occurs in the alarms: nothing will be correlated",
+            )
+        return graph, str(path)
     usable = _learnable(rows, report)
     if not usable:
         return None, "none: no usable alarm to learn from"

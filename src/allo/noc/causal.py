@@ -140,11 +140,27 @@ class CausalGraph:
             ]
         }
 
+    def _indexed_types(self) -> list[str]:
+        """Row ``i`` of a bare matrix is type ``str(i)`` (the PCIC layout, and what
+        :meth:`from_matrix` reads back): types ``0 1 5`` get a 6 x 6 matrix, not a 3 x 3
+        one whose rows would come back as types ``0 1 2``. Named types cannot be kept."""
+        if not all(t.isascii() and t.isdigit() for t in self.types):
+            raise InvalidInputError(
+                "a .npy graph keeps no type names, and these types are not 0, 1, 2...: "
+                "write the graph as .json"
+            )
+        size = max((int(t) + 1 for t in self.types), default=0)
+        if size > _MAX_MATRIX_TYPES:
+            raise InvalidInputError(
+                f"type {size - 1} would make a {size} x {size} matrix: write the graph as .json"
+            )
+        return [str(i) for i in range(size)]
+
     def save(self, path: Path) -> None:
         """Write the graph as JSON (``.npy`` writes the bare adjacency matrix instead)."""
         if path.suffix.lower() == ".npy":
             buffer = io.BytesIO()
-            np.save(buffer, self.matrix(_numeric_order(self.types)))
+            np.save(buffer, self.matrix(self._indexed_types()))
             write_whole(path, buffer.getvalue())
             return
         try:
@@ -235,6 +251,8 @@ class CausalGraph:
         return None
 
 
+#: the largest bare matrix a graph is saved as (types are its row numbers)
+_MAX_MATRIX_TYPES = 10_000
 #: no fitted rate comes near this (alarms per second); far larger ones overflow the sums
 _MAX_RATE = 1e9
 
