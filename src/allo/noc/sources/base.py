@@ -13,11 +13,9 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol, TextIO, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from allo.domain.alarms import Alarm, Severity
-from allo.errors import InvalidInputError
 
 MALFORMED_TYPE = "malformed-input"
 UNKNOWN_DEVICE = "unknown"
@@ -167,29 +165,6 @@ def stand_in(alarm: Alarm, why: str, report: InputReport) -> Alarm:
         }
     )
     return malformed(alarm.row, raw, why, report, _stand_in_id(alarm.id))
-
-
-def open_text(path: Path, what: str) -> TextIO:
-    """An alarm file opened for reading lines as UTF-8 (a byte-order mark is skipped).
-
-    Bytes that are not UTF-8 are kept as lone surrogates (``surrogateescape``) rather than
-    replaced: a reader then makes that row a malformed stand-in naming the problem
-    (:func:`undecodable`) instead of silently merging ``RTR-é`` and ``RTR-è`` into one
-    ``RTR-?``. A UTF-16 file would be all such rows, so it is refused whole."""
-    if not path.is_file():
-        raise InvalidInputError(f"{what} {path} not found: check the path")
-    with path.open("rb") as raw:
-        start = raw.read(2)
-    if start in (b"\xff\xfe", b"\xfe\xff"):
-        raise InvalidInputError(f"{what} {path} is UTF-16 text: save it as UTF-8")
-    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
-def undecodable(line: str) -> str | None:
-    """Why a line read by :func:`open_text` cannot be used, or ``None``."""
-    if valid_unicode(line):
-        return None
-    return "not UTF-8 text (bytes of another encoding): save the file as UTF-8"
 
 
 @runtime_checkable

@@ -24,11 +24,10 @@ from allo.noc.sources.base import (
     MAX_NAME_CHARS,
     InputReport,
     malformed,
-    open_text,
     storable,
-    undecodable,
 )
 from allo.noc.sources.fields import alarm_from_fields, timestamp
+from allo.noc.sources.text_files import open_text, undecodable
 
 PCIC_HEADER = ["alarm_id", "device_id", "start_timestamp", "end_timestamp"]
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
-from allo.noc.sources.base import InputReport, malformed, open_text, storable, undecodable
+from allo.noc.sources.base import InputReport, malformed, storable
 from allo.noc.sources.fields import alarm_from_fields
+from allo.noc.sources.text_files import open_text, undecodable
 
 
 class JsonLinesSource:
