@@ -202,7 +202,7 @@ class NocEngine:
                 raise
 
     def _load(self) -> None:
-        """:meth:`warm_up`'s work: on failure it leaves a half-built state behind."""
+        """:meth:`warm_up`'s work; one that fails half-way is forgotten there."""
         self.store.migrate()
         self.pipeline = build_pipeline(
             self.clock,
