@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from allo.domain.alarms import Alarm
+from allo.errors import InvalidInputError
 from allo.noc.causal import CausalGraph, HawkesConfig, HawkesLearner
 from allo.noc.evaluation import edge_scores
 from allo.noc.topology import Topology
@@ -91,8 +92,10 @@ def test_graph_is_acyclic_and_round_trips(tmp_path: Path) -> None:
     assert again.parameters["ordered_same_second"] == graph.parameters["ordered_same_second"] == 1
     assert len(again.excitations) == len(graph.excitations)
     assert all(e.alphas for e in again.edges)
-    graph.save(tmp_path / "g.npy")
-    assert CausalGraph.load(tmp_path / "g.npy").edges
+    # a bare matrix keeps no type names: A, B, C are refused rather than renumbered
+    with pytest.raises(InvalidInputError, match=r"write the graph as \.json"):
+        graph.save(tmp_path / "g.npy")
+    assert not (tmp_path / "g.npy").exists()
 
 
 def test_edge_scores() -> None:
