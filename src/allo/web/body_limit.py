@@ -11,15 +11,18 @@ to it.
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from allo.web.errors import error_body
 
 #: the largest request body, uploads aside
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _UPLOADS = ("/v1/documents",)
 
 
-def too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"body over {limit} bytes: send smaller requests (batches)")
+def _message(limit: int) -> str:
+    return f"body over {limit} bytes: send smaller requests (batches)"
 
 
 class BodyLimit:
@@ -36,7 +39,9 @@ class BodyLimit:
         limit = self.limit
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _refuse(send, limit)
+                # a 413 in the API's error shape, sent before the body is read at all
+                refusal = JSONResponse(error_body("PayloadTooLarge", _message(limit)), 413)
+                await refusal(scope, receive, send)
                 return
         received = 0
 
@@ -48,26 +53,7 @@ class BodyLimit:
                 if received > limit:
                     # FastAPI passes an HTTPException raised while it reads the body on
                     # to the app's handler, which answers with the JSON error shape
-                    raise too_large(limit)
+                    raise HTTPException(413, _message(limit))
             return message
 
         await self.app(scope, counted, send)
-
-
-async def _refuse(send: Send, limit: int) -> None:
-    """A 413 in the API's error shape, sent before the body is read at all."""
-    body = (
-        b'{"error":{"type":"PayloadTooLarge","message":"body over %d bytes: '
-        b'send smaller requests (batches)"}}' % limit
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -57,18 +57,16 @@ class CsvSource:
             row = 0
             skip = self.skip_device
             for line in handle:
-                if line.isascii() and '"' not in line:  # the common line: split, no more
-                    cells = line.rstrip("\r\n").split(",")
-                else:
-                    problem = undecodable(line)
+                problem = None if line.isascii() else undecodable(line)
+                if problem is None:
                     try:
-                        cells = _cells(line) if problem is None else [line]
+                        cells = _cells(line)
                     except csv.Error as exc:  # a quoted cell over the csv module's size limit
                         problem = f"unreadable CSV ({exc})"
-                    if problem is not None and line.strip():
-                        yield malformed(row, line.rstrip("\r\n"), problem, self.report)
-                        row += 1
-                        continue
+                if problem is not None:
+                    yield malformed(row, line.rstrip("\r\n"), problem, self.report)
+                    row += 1
+                    continue
                 if len(cells) == 1 and not cells[0].strip():  # a blank line is no data row
                     continue
                 if (

@@ -38,9 +38,9 @@ class JsonLinesSource:
         except json.JSONDecodeError as exc:
             return malformed(row, line, f"not JSON ({exc.msg})", self.report)
         except RecursionError:
-            return malformed(row, line[:500], "JSON nested too deeply", self.report)
+            return malformed(row, line, "JSON nested too deeply", self.report)
         except ValueError as exc:  # a number of over 4,300 digits
-            return malformed(row, line[:500], f"unusable JSON ({exc})", self.report)
+            return malformed(row, line, f"unusable JSON ({exc})", self.report)
         if not isinstance(data, dict):
             return malformed(row, line, "expected a JSON object", self.report)
         try:
