@@ -60,6 +60,9 @@ def test_learn_replay_and_eval(files: Path) -> None:
         ],
     )
     assert learned.exit_code == 0, learned.output
+    summary = json.loads(learned.output)
+    assert summary["phases"].keys() == {"selection", "search"}
+    assert sum(summary["phases"].values()) == pytest.approx(summary["seconds"], abs=0.01)
     graph = json.loads((files / "g.json").read_text())
     assert {(e["cause"], e["effect"]) for e in graph["edges"]} == {("0", "1")}
 

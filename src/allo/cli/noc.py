@@ -138,6 +138,7 @@ def learn(
         "types": len(graph.types),
         "edges": len(graph.edges),
         "seconds": round(learner.seconds, 3),
+        "phases": {name: round(value, 3) for name, value in learner.phases.items()},
         "out": str(out),
         "input_problems": report.to_json(),
     }

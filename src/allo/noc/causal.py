@@ -324,6 +324,9 @@ class HawkesLearner:
         self.seconds = 0.0
         # (time constants of the kernel, penalty, held-out nats per alarm) of every candidate
         self.selection: list[tuple[tuple[float, ...], float, float]] = []
+        # seconds spent in each phase of the last learn: "selection" (features and
+        # held-out fits of every candidate), "search" (the graph search and final fit)
+        self.phases: dict[str, float] = {}
 
     def learn(self, alarms: Sequence[Alarm], topology: Topology | None = None) -> CausalGraph:
         """Fit on ``alarms`` (any order); ``topology`` adds the adjacent-device kernel.
@@ -365,12 +368,15 @@ class HawkesLearner:
         if kept is None:
             kept = fit.kernel_features(events, cfg.kernel(), *cfg.same_second())
         x = kept
+        chosen = time.perf_counter()
+        self.phases = {"selection": chosen - started}
         if cfg.search in GRAPH_SEARCHES and len(events.times):
             fits, dag = _search_events(events, cfg, x)
             graph = _graph(fits, events, types, cfg, dag)
         else:
             graph = _graph(_fit_events(events, cfg, x), events, types, cfg)
         self.seconds = time.perf_counter() - started
+        self.phases["search"] = self.seconds - self.phases["selection"]
         return graph
 
     def heldout_loglik(self, alarms: Sequence[Alarm], topology: Topology | None = None) -> float:
@@ -397,7 +403,7 @@ def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> 
     """Fit on the first ``share`` of the span; nats per alarm of the rest."""
     first, last = float(events.times[0]), float(events.times[-1])
     cut = first + share * (last - first)
-    fits = _fit_events(events, cfg, x, end=cut)
+    fits = _fit_events(events, cfg, x, end=cut, strengths=False)
     test = events.times > cut
     comp = fit.kernel_compensator(events, cfg.kernel(), cut, last)
     exposure = max(last - cut, 1.0) * events.n_devices
@@ -410,9 +416,14 @@ def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> 
 
 
 def _fit_events(
-    events: Events, cfg: HawkesConfig, x: np.ndarray, end: float | None = None
+    events: Events,
+    cfg: HawkesConfig,
+    x: np.ndarray,
+    end: float | None = None,
+    strengths: bool = True,
 ) -> dict[int, fit.EffectFit]:
-    """The model of every effect type with enough alarms, fitted on times ``<= end``."""
+    """The model of every effect type with enough alarms, fitted on times ``<= end``
+    (``strengths``: see :func:`allo.noc.causal_fit.fit_effect`)."""
     start = float(events.times[0])
     stop = float(events.times[-1]) if end is None else end
     comp = fit.kernel_compensator(events, cfg.kernel(), start, stop)
@@ -436,6 +447,7 @@ def _fit_events(
             penalty=cfg.penalty,
             iterations=cfg.iterations,
             refit_iterations=cfg.refit_iterations,
+            strengths=strengths,
         )
     return fits
 

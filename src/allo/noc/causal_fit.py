@@ -224,6 +224,84 @@ def em(
     return mu, alpha, loglik
 
 
+def em_each(
+    rows: np.ndarray,
+    base: np.ndarray,
+    candidates: np.ndarray,
+    hops: int,
+    comp: np.ndarray,
+    exposure: float,
+    iterations: int,
+) -> np.ndarray:
+    """Log-likelihood of the model ``base`` columns plus each candidate cause, fitted at once.
+
+    Entry ``k`` equals ``em(rows[:, base | columns of candidates[k]], ...)[2]`` up to
+    rounding. Why: the pairwise tests and the hill-climb's add moves fit one such model per
+    candidate cause, hundreds per effect type when a network has hundreds of alarm types;
+    one :func:`em` call each is mostly Python overhead (it made learning grow with the
+    square of the number of types). Here every candidate's EM runs in the same numpy
+    sweep, in blocks that bound the memory.
+    """
+    out = np.empty(len(candidates))
+    block = max(1, _EACH_CELLS // max(len(rows) * hops, 1))
+    for start in range(0, len(candidates), block):
+        chunk = candidates[start : start + block]
+        out[start : start + len(chunk)] = _em_block(
+            rows, base, chunk, hops, comp, exposure, iterations
+        )
+    return out
+
+
+_EACH_CELLS = 2_000_000  # feature cells of one em_each block (about 16 MB each array)
+
+
+def _em_block(
+    rows: np.ndarray,
+    base: np.ndarray,
+    candidates: np.ndarray,
+    hops: int,
+    comp: np.ndarray,
+    exposure: float,
+    iterations: int,
+) -> np.ndarray:
+    count = len(rows)
+    shared = rows[:, base]  # n x b: the columns every model has
+    columns = candidates[:, None] * hops + np.arange(hops)  # m x hops
+    own = [rows[:, columns[:, h]] for h in range(hops)]  # hops arrays of n x m
+    comp_shared, comp_own = comp[base], comp[columns]
+    start = 0.5 * count / (comp_shared.size + hops)
+    mu = np.full(len(candidates), 0.5 * count / exposure)
+    alpha_shared = np.repeat(
+        np.where(shared.any(axis=0), start / comp_shared, 0.0)[:, None], len(candidates), axis=1
+    )  # b x m
+    alpha_own = np.where(
+        np.stack([o.any(axis=0) for o in own], axis=1), start / comp_own, 0.0
+    )  # m x hops
+
+    def intensity() -> np.ndarray:
+        total: np.ndarray = mu + shared @ alpha_shared
+        for h in range(hops):
+            total += own[h] * alpha_own[:, h]
+        return total
+
+    for _ in range(iterations):
+        inverse = 1.0 / intensity()
+        mu = np.maximum(mu * inverse.sum(axis=0) / exposure, 1e-12)
+        alpha_shared = alpha_shared * (shared.T @ inverse) / comp_shared[:, None]
+        alpha_own = (
+            alpha_own
+            * np.stack([(own[h] * inverse).sum(axis=0) for h in range(hops)], axis=1)
+            / comp_own
+        )
+    loglik: np.ndarray = (
+        np.log(intensity()).sum(axis=0)
+        - mu * exposure
+        - comp_shared @ alpha_shared
+        - (alpha_own * comp_own).sum(axis=1)
+    )
+    return loglik
+
+
 def fit_effect(
     rows: np.ndarray,
     comp: np.ndarray,
@@ -236,8 +314,12 @@ def fit_effect(
     penalty: float,
     iterations: int,
     refit_iterations: int,
+    strengths: bool = True,
 ) -> EffectFit:
-    """Choose the parents of ``effect`` and fit its model with them (self always in)."""
+    """Choose the parents of ``effect`` and fit its model with them (self always in).
+
+    Without ``strengths`` each parent's strength is NaN instead of what the model loses
+    without it (one more fit per parent): the held-out selection reads only the model."""
     threshold = penalty * np.log(max(len(rows), 2)) / 2 * hops
 
     def columns(types: set[int]) -> np.ndarray:
@@ -253,11 +335,21 @@ def fit_effect(
         full[mask] = alpha
         return mu, full, loglik
 
-    others = [c for c in range(n_types) if c != effect and rows[:, columns({c})].any()]
+    present = rows.reshape(len(rows), n_types, hops).any(axis=(0, 2))
+    others = [c for c in np.flatnonzero(present).tolist() if c != effect]
     chosen: set[int] = set()
     if search == "pairwise":
         base = fit({effect}, refit_iterations)[2]
-        chosen = {c for c in others if fit({effect, c}, refit_iterations)[2] - base > threshold}
+        alone = em_each(
+            rows,
+            columns({effect}),
+            np.array(others, dtype=np.int64),
+            hops,
+            comp,
+            exposure,
+            refit_iterations,
+        )
+        chosen = {c for c, value in zip(others, alone, strict=True) if value - base > threshold}
     elif search == "conditional":
         full = fit({effect, *others}, iterations)[2]
         chosen = {
@@ -268,11 +360,17 @@ def fit_effect(
     elif search == "forward":
         current = fit({effect}, refit_iterations)[2]
         while True:
-            gains = {
-                c: fit({effect, *chosen, c}, refit_iterations)[2] - current
-                for c in others
-                if c not in chosen
-            }
+            candidates = [c for c in others if c not in chosen]
+            added = em_each(
+                rows,
+                columns({effect, *chosen}),
+                np.array(candidates, dtype=np.int64),
+                hops,
+                comp,
+                exposure,
+                refit_iterations,
+            )
+            gains = {c: value - current for c, value in zip(candidates, added, strict=True)}
             best = max(gains, key=gains.__getitem__, default=None)
             if best is None or gains[best] <= threshold:
                 break
@@ -286,8 +384,8 @@ def fit_effect(
     else:
         raise ValueError(f"unknown parent search {search!r}: pairwise, conditional or forward")
     mu, alpha, loglik = fit({effect, *chosen}, iterations)
-    parents: dict[int, float] = {}
-    for c in chosen:
+    parents = dict.fromkeys(chosen, float("nan"))
+    for c in chosen if strengths else ():
         drop = loglik - fit({effect, *chosen} - {c}, refit_iterations)[2]
         parents[c] = max(drop, 1e-6)
     return EffectFit(parents, mu, alpha, loglik)

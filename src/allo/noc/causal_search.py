@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allo.noc.causal_fit import MIN_EVENTS, em
+from allo.noc.causal_fit import MIN_EVENTS, em, em_each
 
 
 @dataclass(slots=True)
@@ -56,20 +56,11 @@ class FamilyScores:
         """BIC price of one parent of ``effect`` (all its hops)."""
         return self.penalty * self.hops * float(np.log(max(len(self.rows[effect]), 2))) / 2
 
-    def can_cause(self, cause: int, effect: int) -> bool:
-        """Whether any ``cause`` alarm ever precedes an ``effect`` alarm within the kernel."""
-        if not self.fitted(effect):
-            return False
-        block = self.rows[effect][:, cause * self.hops : (cause + 1) * self.hops]
-        return bool(block.any())
-
     def loglik(self, effect: int, parents: frozenset[int]) -> float:
         """Log-likelihood of ``effect``'s alarms with self-excitation and ``parents``."""
         key = (effect, parents)
         if key not in self._cache:
-            mask = np.zeros(self.n_types * self.hops, dtype=bool)
-            for t in (effect, *parents):
-                mask[t * self.hops : (t + 1) * self.hops] = True
+            mask = self._mask(effect, parents)
             rows = self.rows[effect]
             self._cache[key] = em(rows[:, mask], self.comp[mask], self.exposure, self.iterations)[2]
         return self._cache[key]
@@ -80,20 +71,63 @@ class FamilyScores:
             return 0.0 if not parents else -np.inf
         return self.loglik(effect, parents) - self.cost(effect) * len(parents)
 
+    def scores_adding(
+        self, effect: int, parents: frozenset[int], candidates: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score` of ``parents`` plus each candidate cause in turn, fitted together
+        (:func:`allo.noc.causal_fit.em_each`): the searches ask for every candidate of a
+        family at once, and one fit each would cost mostly Python overhead."""
+        if not self.fitted(effect):
+            return np.full(len(candidates), -np.inf)
+        keys = [(effect, parents | {int(c)}) for c in candidates]
+        missing = np.array(
+            [c for c, key in zip(candidates, keys, strict=True) if key not in self._cache],
+            dtype=np.int64,
+        )
+        if len(missing):
+            fitted = em_each(
+                self.rows[effect],
+                self._mask(effect, parents),
+                missing,
+                self.hops,
+                self.comp,
+                self.exposure,
+                self.iterations,
+            )
+            for c, value in zip(missing.tolist(), fitted.tolist(), strict=True):
+                self._cache[(effect, parents | {c})] = value
+        price = self.cost(effect) * (len(parents) + 1)
+        return np.array([self._cache[key] for key in keys]) - price
+
+    def possible(self) -> np.ndarray:
+        """``P[c, e]``: some ``c`` alarm precedes an ``e`` alarm within the kernel (so ``c``
+        can enter ``e``'s model) and ``e`` has enough alarms to be modelled; ``c != e``."""
+        n = self.n_types
+        table = np.zeros((n, n), dtype=bool)
+        for effect, rows in self.rows.items():
+            if self.fitted(effect):
+                table[:, effect] = rows.reshape(len(rows), n, self.hops).any(axis=(0, 2))
+        np.fill_diagonal(table, False)
+        return table
+
+    def _mask(self, effect: int, parents: frozenset[int]) -> np.ndarray:
+        mask = np.zeros(self.n_types * self.hops, dtype=bool)
+        for t in (effect, *parents):
+            mask[t * self.hops : (t + 1) * self.hops] = True
+        return mask
+
 
 def pairwise_gains(scores: FamilyScores) -> np.ndarray:
     """``G[c, e]``: nats ``c`` alone adds to ``e``'s model beyond its BIC price (0: none)."""
     n = scores.n_types
     gains = np.zeros((n, n))
+    possible = scores.possible()
     for effect in range(n):
-        if not scores.fitted(effect):
+        causes = np.flatnonzero(possible[:, effect])
+        if not scores.fitted(effect) or not len(causes):
             continue
-        base = scores.loglik(effect, frozenset())
-        for cause in range(n):
-            if cause != effect and scores.can_cause(cause, effect):
-                gain = scores.loglik(effect, frozenset({cause})) - base
-                if gain > scores.cost(effect):
-                    gains[cause, effect] = gain
+        gain = scores.scores_adding(effect, frozenset(), causes) - scores.score(effect, frozenset())
+        gains[causes, effect] = np.where(gain > 0, gain + scores.cost(effect), 0.0)
     return gains
 
 
@@ -119,65 +153,90 @@ def hill_climb(scores: FamilyScores, max_steps: int = 10_000) -> np.ndarray:
     """THP's greedy search: from the empty graph, apply the best-scoring add, delete or
     reverse move while it raises the total BIC score; the graph stays acyclic.
 
-    The score is a sum over effect types, so a move only re-scores the one or two families
-    it touches (and the family scores are cached).
+    The score is a sum over effect types, so a move changes the gains of the moves into
+    the one or two families it touches only: the gains are kept in matrices and only
+    those families' columns are fitted again (all their candidates at once), and the
+    acyclicity of every move is read from the reachability matrix.
     """
     n = scores.n_types
     adjacency = np.zeros((n, n), dtype=bool)
     parents: list[frozenset[int]] = [frozenset() for _ in range(n)]
     family = [scores.score(e, parents[e]) for e in range(n)]
+    possible = scores.possible()
+    gains = _MoveGains(np.full((n, n), -np.inf), np.full((n, n), -np.inf))
+    for effect in range(n):
+        gains.refresh(scores, effect, parents, family, possible, adjacency)
+    reach = reachability(adjacency)
     for _ in range(max_steps):
-        move = _best_move(scores, adjacency, parents, family)
+        move = gains.best(adjacency, reach)
         if move is None:
             break
         c, e = move.cause, move.effect
         if move.kind == "add":
             adjacency[c, e] = True
             parents[e] = parents[e] | {c}
-        elif move.kind == "delete":
+            reach |= np.outer(reach[:, c], reach[e, :])
+        else:
             adjacency[c, e] = False
             parents[e] = parents[e] - {c}
-        else:
-            adjacency[c, e], adjacency[e, c] = False, True
-            parents[e], parents[c] = parents[e] - {c}, parents[c] | {e}
-            family[c] = scores.score(c, parents[c])
+            if move.kind == "reverse":
+                adjacency[e, c] = True
+                parents[c] = parents[c] | {e}
+                family[c] = scores.score(c, parents[c])
+                gains.refresh(scores, c, parents, family, possible, adjacency)
+            reach = reachability(adjacency)
         family[e] = scores.score(e, parents[e])
+        gains.refresh(scores, e, parents, family, possible, adjacency)
     return adjacency
 
 
-def _best_move(
-    scores: FamilyScores,
-    adjacency: np.ndarray,
-    parents: list[frozenset[int]],
-    family: list[float],
-) -> Move | None:
-    n = scores.n_types
-    reach = reachability(adjacency)
-    best: Move | None = None
+@dataclass(slots=True)
+class _MoveGains:
+    """``add[c, e]``: what adding ``c`` to family ``e`` gains (for a pair not linked
+    ``c -> e``); ``delete[c, e]``: what removing the edge ``c -> e`` gains."""
 
-    def consider(kind: str, c: int, e: int, gain: float) -> None:
-        nonlocal best
-        if gain > 1e-9 and (best is None or gain > best.gain):
-            best = Move(kind, c, e, gain)
+    add: np.ndarray
+    delete: np.ndarray
 
-    for e in range(n):
-        if not scores.fitted(e):
-            continue
-        for c in range(n):
-            if c == e:
-                continue
-            if adjacency[c, e]:
-                drop = scores.score(e, parents[e] - {c}) - family[e]
-                consider("delete", c, e, drop)
-                if scores.fitted(c) and scores.can_cause(e, c):
-                    without = adjacency.copy()
-                    without[c, e] = False
-                    if not reachability(without)[c, e]:
-                        added = scores.score(c, parents[c] | {e}) - family[c]
-                        consider("reverse", c, e, drop + added)
-            elif not reach[e, c] and scores.can_cause(c, e):
-                consider("add", c, e, scores.score(e, parents[e] | {c}) - family[e])
-    return best
+    def refresh(
+        self,
+        scores: FamilyScores,
+        effect: int,
+        parents: list[frozenset[int]],
+        family: list[float],
+        possible: np.ndarray,
+        adjacency: np.ndarray,
+    ) -> None:
+        """Recompute family ``effect``'s column after its parents changed."""
+        self.add[:, effect] = -np.inf
+        self.delete[:, effect] = -np.inf
+        if not scores.fitted(effect):
+            return
+        candidates = np.flatnonzero(possible[:, effect] & ~adjacency[:, effect])
+        if len(candidates):
+            self.add[candidates, effect] = (
+                scores.scores_adding(effect, parents[effect], candidates) - family[effect]
+            )
+        for cause in parents[effect]:
+            self.delete[cause, effect] = (
+                scores.score(effect, parents[effect] - {cause}) - family[effect]
+            )
+
+    def best(self, adjacency: np.ndarray, reach: np.ndarray) -> Move | None:
+        """The move that gains most (more than 1e-9 nats), or None."""
+        # adding c -> e closes a cycle when e already reaches c
+        add = np.where(~adjacency & ~reach.T, self.add, -np.inf)
+        # reversing c -> e closes one when another path still leads from c to e: through
+        # a child of c other than e that reaches e
+        others = (adjacency.astype(np.float32) @ reach.astype(np.float32)) > adjacency
+        reverse = np.where(adjacency & ~others, self.delete + self.add.T, -np.inf)
+        best: Move | None = None
+        for kind, table in (("delete", self.delete), ("reverse", reverse), ("add", add)):
+            c, e = np.unravel_index(int(np.argmax(table)), table.shape)
+            gain = float(table[c, e])
+            if gain > 1e-9 and (best is None or gain > best.gain):
+                best = Move(kind, int(c), int(e), gain)
+        return best
 
 
 def orient(gains: np.ndarray, order: np.ndarray) -> np.ndarray:
