@@ -127,10 +127,10 @@ def test_kernel_features_interleave_the_time_constants() -> None:
     from allo.noc.causal import _events
 
     events, _ = _events(simulate(seed=2, devices=3, span=20_000.0), None)
-    one = fit.features(events, 60.0, 360.0, True)
-    assert np.array_equal(fit.kernel_features(events, ((60.0, 360.0),), True), one)
-    both = fit.kernel_features(events, ((5.0, 30.0), (60.0, 360.0)), True)
-    short = fit.features(events, 5.0, 30.0, True)
+    one = fit.features(events, 60.0, 360.0, True).toarray()
+    assert np.array_equal(fit.kernel_features(events, ((60.0, 360.0),), True).toarray(), one)
+    both = fit.kernel_features(events, ((5.0, 30.0), (60.0, 360.0)), True).toarray()
+    short = fit.features(events, 5.0, 30.0, True).toarray()
     assert both.shape == (len(events.times), 2 * events.n_types)
     assert np.array_equal(both[:, 0::2], short) and np.array_equal(both[:, 1::2], one)
     comp = fit.kernel_compensator(events, ((5.0, 30.0), (60.0, 360.0)), 0.0, 20_000.0)
@@ -164,3 +164,24 @@ def test_held_out_selection_prefers_two_time_constants_for_two_speeds(tmp_path: 
     assert [e.alphas for e in again.excitations] == [
         tuple(float(f"{a:.6g}") for a in e.alphas) for e in graph.excitations
     ]
+
+
+def test_sparse_sums_equal_dense_sums_whatever_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large feature matrices are summed sparsely, pool by pool: same values, to the bit."""
+    from allo.noc import causal_fit as fit
+    from allo.noc.causal import _events
+
+    topology = Topology([(str(d), str(d + 1)) for d in range(2)])
+    events, _ = _events(simulate(seed=3, devices=3, span=50_000.0), topology)
+    dense = fit.features(events, 60.0, 360.0, True).toarray()
+    monkeypatch.setattr(fit, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(fit, "_POOL", 50)  # many pools, the same cells met in several
+    summed = fit.features(events, 60.0, 360.0, True)
+    assert summed.nnz == np.count_nonzero(dense) > 100
+    assert np.array_equal(summed.toarray(), dense)
+    three = [Alarm("a", "r1", "A", 100.0, row=0), Alarm("b", "r1", "B", 100.0, row=1)]
+    three.append(Alarm("c", "r1", "B", 200.0, row=2))
+    alone, _ = _events(three, None)
+    silent = fit.features(alone, 60.0, 360.0, True, same_second_weight=0.0)
+    # the same-second pair weighs nothing: no stored zero may say a cause was seen
+    assert silent.nnz == 2 and (silent.data > 0).all()

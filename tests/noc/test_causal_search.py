@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from allo.errors import InvalidInputError
 from allo.noc.causal import HawkesConfig, HawkesLearner
@@ -198,7 +199,7 @@ def test_fitting_every_candidate_at_once_matches_one_fit_each() -> None:
     base = np.zeros(types * hops, dtype=bool)
     base[: 2 * hops] = True  # the effect (type 0) and one chosen parent (type 1)
     candidates = np.array([2, 3, 4, 5])
-    together = em_each(rows, base, candidates, hops, comp, 5_000.0, 40)
+    together = em_each(sparse.csr_array(rows), base, candidates, hops, comp, 5_000.0, 40)
     for candidate, value in zip(candidates, together, strict=True):
         mask = base.copy()
         mask[candidate * hops : (candidate + 1) * hops] = True

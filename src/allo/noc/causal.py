@@ -352,14 +352,15 @@ class HawkesLearner:
                 "decay_seconds, window_seconds, scales and their candidates"
             )
         self.selection = []
-        kept: np.ndarray | None = None  # the best candidate's features, reused by the final fit
+        kept: fit.Features | None = None  # the best candidate's features, reused by the final fit
         if cfg.select and len(events.times):
             best: tuple[float, HawkesConfig] | None = None
             for candidate in cfg.candidates():
                 x = fit.kernel_features(events, candidate.kernel(), *candidate.same_second())
+                fitted = fit.FitMemo()  # shared by the penalties
                 for penalty in cfg.penalty_candidates:
                     trial = replace(candidate, penalty=penalty)
-                    score = _heldout(events, trial, x, cfg.train_share)
+                    score = _heldout(events, trial, x, cfg.train_share, fitted)
                     if best is None or score > best[0]:
                         best, kept = (score, trial), x
                     self.selection.append((_decays(trial), penalty, score))
@@ -399,11 +400,18 @@ def _width(events: Events, cfg: HawkesConfig) -> int:
     return events.hops * len(cfg.kernel())
 
 
-def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> float:
-    """Fit on the first ``share`` of the span; nats per alarm of the rest."""
+def _heldout(
+    events: Events,
+    cfg: HawkesConfig,
+    x: fit.Features,
+    share: float,
+    fitted: fit.FitMemo | None = None,
+) -> float:
+    """Fit on the first ``share`` of the span; nats per alarm of the rest (``fitted``: the
+    fits of an earlier call on the same ``x`` and ``share``, reused)."""
     first, last = float(events.times[0]), float(events.times[-1])
     cut = first + share * (last - first)
-    fits = _fit_events(events, cfg, x, end=cut, strengths=False)
+    fits = _fit_events(events, cfg, x, end=cut, strengths=False, fitted=fitted)
     test = events.times > cut
     comp = fit.kernel_compensator(events, cfg.kernel(), cut, last)
     exposure = max(last - cut, 1.0) * events.n_devices
@@ -418,12 +426,13 @@ def _heldout(events: Events, cfg: HawkesConfig, x: np.ndarray, share: float) -> 
 def _fit_events(
     events: Events,
     cfg: HawkesConfig,
-    x: np.ndarray,
+    x: fit.Features,
     end: float | None = None,
     strengths: bool = True,
+    fitted: fit.FitMemo | None = None,
 ) -> dict[int, fit.EffectFit]:
     """The model of every effect type with enough alarms, fitted on times ``<= end``
-    (``strengths``: see :func:`allo.noc.causal_fit.fit_effect`)."""
+    (``strengths`` and ``fitted``: see :func:`allo.noc.causal_fit.fit_effect`)."""
     start = float(events.times[0])
     stop = float(events.times[-1]) if end is None else end
     comp = fit.kernel_compensator(events, cfg.kernel(), start, stop)
@@ -432,7 +441,7 @@ def _fit_events(
     fits: dict[int, fit.EffectFit] = {}
     for effect in range(events.n_types):
         rows = x[inside & (events.kinds == effect)]
-        if len(rows) < fit.MIN_EVENTS:
+        if rows.shape[0] < fit.MIN_EVENTS:
             continue
         fits[effect] = fit.fit_effect(
             rows,
@@ -448,12 +457,13 @@ def _fit_events(
             iterations=cfg.iterations,
             refit_iterations=cfg.refit_iterations,
             strengths=strengths,
+            fitted=fitted,
         )
     return fits
 
 
 def _search_events(
-    events: Events, cfg: HawkesConfig, x: np.ndarray, end: float | None = None
+    events: Events, cfg: HawkesConfig, x: fit.Features, end: float | None = None
 ) -> tuple[dict[int, fit.EffectFit], np.ndarray]:
     """The whole-graph search, then each effect's model refitted with every type linked
     to it (either direction: the correlation stage weighs alarms with the fitted model),
@@ -486,7 +496,7 @@ def _search_events(
         for t in (effect, *causes):
             mask[t * hops : (t + 1) * hops] = True
         mu, alpha, loglik = fit.em(
-            scores.rows[effect][:, mask], comp[mask], exposure, cfg.iterations
+            fit.dense(scores.rows[effect], mask), comp[mask], exposure, cfg.iterations
         )
         full = np.zeros(n * hops)
         full[mask] = alpha

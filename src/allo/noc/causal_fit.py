@@ -25,10 +25,13 @@ the span and scores the rest, which is how variants are compared without any tru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
+from scipy import sparse
 
+Features: TypeAlias = sparse.csr_array  # rows: alarms; columns: cause type * hops + hop
 MIN_EVENTS = 5  # fewer alarms of a type: no excitation fitted (a Poisson rate only)
 SEARCHES = ("pairwise", "forward", "conditional")  # the per-type parent searches
 
@@ -78,19 +81,22 @@ def features(
     window: float,
     simultaneous: bool,
     same_second_weight: float = 1.0,
-) -> np.ndarray:
+) -> Features:
     """``X[e, i*hops + h]``: decayed sum of earlier type-``i`` alarms at hop ``h`` of ``e``.
 
     With ``simultaneous``, an alarm stamped at the same second as ``e`` counts with
     ``same_second_weight`` (1: as if it came first; 1/2: the chance that it did when
-    both times were rounded down from uniform positions within the second)."""
+    both times were rounded down from uniform positions within the second).
+
+    Sparse: an alarm has earlier alarms of only a few types within the window near it,
+    and a dense matrix of every alarm by every type would need gigabytes once a network
+    has hundreds of types."""
     times, kinds, where = events.times, events.kinds, events.where
     hops, beta = events.hops, 1.0 / decay
     n = len(times)
     width = events.n_types * hops
-    flat = np.zeros(n * width)
-    # (index, weight) pairs are pooled and added in a few large bincounts: one bincount
-    # per device would sweep the whole ``n * width`` array each time
+    sums = _CellSums(n, width)
+    # (index, weight) pairs are pooled and summed a few million at a time
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     pooled = 0
     by_device = [np.flatnonzero(where == d) for d in range(events.n_devices)]
@@ -131,20 +137,58 @@ def features(
             pending.append((target * width + kinds[picked] * hops + hop, weight))
             pooled += len(weight)
             if pooled > _POOL:
-                flat += _pooled_sum(pending, n * width)
+                sums.add(pending)
                 pending, pooled = [], 0
     if pending:
-        flat += _pooled_sum(pending, n * width)
-    return flat.reshape(n, width)
+        sums.add(pending)
+    return sums.matrix()
 
 
-_POOL = 4_000_000  # pairs held before they are added up (about 100 MB)
+_POOL = 4_000_000  # pairs held before they are summed (about 100 MB)
+_DENSE_CELLS = 16_000_000  # feature matrices this small are summed densely (128 MB)
 
 
-def _pooled_sum(pending: list[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
-    index = np.concatenate([i for i, _ in pending])
-    weights = np.concatenate([w for _, w in pending])
-    return np.bincount(index, weights=weights, minlength=size)
+class _CellSums:
+    """Adds up (cell, weight) pairs into an ``n x width`` feature matrix.
+
+    While the matrix is small, in a dense buffer (one bincount per pool: the fastest);
+    beyond, sparse (sorting each pool's cells), since a dense matrix of every alarm by
+    every type would need gigabytes on a network with hundreds of types. Either way the
+    weights of a cell are added in the order they came, so both give the same values."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.n, self.width = n, width
+        self.flat = np.zeros(n * width) if n * width <= _DENSE_CELLS else None
+        self.sparse = sparse.csr_array((n, width))
+
+    def add(self, pending: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        index = np.concatenate([i for i, _ in pending])
+        weights = np.concatenate([w for _, w in pending])
+        if self.flat is not None:
+            self.flat += np.bincount(index, weights=weights, minlength=len(self.flat))
+            return
+        cells, slot = np.unique(index, return_inverse=True)
+        sums = np.bincount(slot, weights=weights, minlength=len(cells))
+        indptr = np.searchsorted(cells // self.width, np.arange(self.n + 1), side="left")
+        part = sparse.csr_array((sums, cells % self.width, indptr), shape=(self.n, self.width))
+        self.sparse = self.sparse + part
+
+    def matrix(self) -> Features:
+        if self.flat is not None:
+            return sparse.csr_array(self.flat.reshape(self.n, self.width))
+        return self.sparse  # sums of sparse matrices keep no zero (a same-second weight of 0)
+
+
+def dense(rows: Features, columns: np.ndarray) -> np.ndarray:
+    """The ``columns`` (a mask or indices) of feature ``rows`` as a dense array: the few
+    columns of one model, which its EM sweeps many times."""
+    picked: np.ndarray = rows[:, columns].toarray()
+    return picked
+
+
+def present(rows: Features) -> np.ndarray:
+    """Which columns of ``rows`` hold any nonzero value."""
+    return np.bincount(rows.indices, minlength=rows.shape[1]) > 0
 
 
 def kernel_features(
@@ -152,7 +196,7 @@ def kernel_features(
     kernel: tuple[tuple[float, float], ...],
     simultaneous: bool,
     same_second_weight: float = 1.0,
-) -> np.ndarray:
+) -> Features:
     """:func:`features` for a sum of exponentials (``kernel``: time constant and truncation
     of each), laid out so that a type keeps its columns together: column
     ``type * K * hops + k * hops + hop`` (one exponential: the layout of :func:`features`).
@@ -165,7 +209,11 @@ def kernel_features(
         features(events, decay, window, simultaneous, same_second_weight)
         for decay, window in kernel
     ]
-    return _interleave(blocks, events.n_types, events.hops)
+    if len(blocks) == 1:
+        return blocks[0]
+    order = _interleaved(len(blocks), events.n_types, events.hops)
+    stacked: Features = sparse.hstack(blocks, format="csr")[:, order]
+    return stacked
 
 
 def kernel_compensator(
@@ -173,14 +221,24 @@ def kernel_compensator(
 ) -> np.ndarray:
     """:func:`compensator` of :func:`kernel_features`' columns."""
     blocks = [compensator(events, decay, window, start, end) for decay, window in kernel]
-    return _interleave(blocks, events.n_types, events.hops)
+    laid: np.ndarray = np.concatenate(blocks)[
+        _interleaved(len(blocks), events.n_types, events.hops)
+    ]
+    return laid
 
 
-def _interleave(blocks: list[np.ndarray], n_types: int, hops: int) -> np.ndarray:
-    if len(blocks) == 1:
-        return blocks[0]
-    parts = [b[..., t * hops : (t + 1) * hops] for t in range(n_types) for b in blocks]
-    return np.concatenate(parts, axis=-1)
+def _interleaved(scales: int, n_types: int, hops: int) -> np.ndarray:
+    """Where each column of the interleaved layout sits in the blocks laid side by side."""
+    width = n_types * hops
+    return np.array(
+        [
+            block * width + kind * hops + hop
+            for kind in range(n_types)
+            for block in range(scales)
+            for hop in range(hops)
+        ],
+        dtype=np.int64,
+    )
 
 
 def compensator(
@@ -225,7 +283,7 @@ def em(
 
 
 def em_each(
-    rows: np.ndarray,
+    rows: Features,
     base: np.ndarray,
     candidates: np.ndarray,
     hops: int,
@@ -243,7 +301,7 @@ def em_each(
     sweep, in blocks that bound the memory.
     """
     out = np.empty(len(candidates))
-    block = max(1, _EACH_CELLS // max(len(rows) * hops, 1))
+    block = max(1, _EACH_CELLS // max(rows.shape[0] * hops, 1))
     for start in range(0, len(candidates), block):
         chunk = candidates[start : start + block]
         out[start : start + len(chunk)] = _em_block(
@@ -256,7 +314,7 @@ _EACH_CELLS = 2_000_000  # feature cells of one em_each block (about 16 MB each 
 
 
 def _em_block(
-    rows: np.ndarray,
+    rows: Features,
     base: np.ndarray,
     candidates: np.ndarray,
     hops: int,
@@ -264,10 +322,10 @@ def _em_block(
     exposure: float,
     iterations: int,
 ) -> np.ndarray:
-    count = len(rows)
-    shared = rows[:, base]  # n x b: the columns every model has
+    count = rows.shape[0]
+    shared = dense(rows, base)  # n x b: the columns every model has
     columns = candidates[:, None] * hops + np.arange(hops)  # m x hops
-    own = [rows[:, columns[:, h]] for h in range(hops)]  # hops arrays of n x m
+    own = [dense(rows, columns[:, h]) for h in range(hops)]  # hops arrays of n x m
     comp_shared, comp_own = comp[base], comp[columns]
     start = 0.5 * count / (comp_shared.size + hops)
     mu = np.full(len(candidates), 0.5 * count / exposure)
@@ -302,8 +360,19 @@ def _em_block(
     return loglik
 
 
+@dataclass(slots=True)
+class FitMemo:
+    """Models already fitted by :func:`fit_effect`, by effect type, kept for later calls on
+    the same feature rows and iterations (only the penalty may differ)."""
+
+    models: dict[tuple[int, frozenset[int], int], tuple[float, np.ndarray, float]] = field(
+        default_factory=dict
+    )
+    alone: dict[int, np.ndarray] = field(default_factory=dict)  # each cause with self
+
+
 def fit_effect(
-    rows: np.ndarray,
+    rows: Features,
     comp: np.ndarray,
     exposure: float,
     effect: int,
@@ -315,12 +384,16 @@ def fit_effect(
     iterations: int,
     refit_iterations: int,
     strengths: bool = True,
+    fitted: FitMemo | None = None,
 ) -> EffectFit:
     """Choose the parents of ``effect`` and fit its model with them (self always in).
 
     Without ``strengths`` each parent's strength is NaN instead of what the model loses
-    without it (one more fit per parent): the held-out selection reads only the model."""
-    threshold = penalty * np.log(max(len(rows), 2)) / 2 * hops
+    without it (one more fit per parent): the held-out selection reads only the model.
+    ``fitted`` keeps the fits of calls on the same rows: the held-out selection fits each
+    kernel once per penalty, and only the threshold differs."""
+    memo = FitMemo() if fitted is None else fitted
+    threshold = penalty * np.log(max(rows.shape[0], 2)) / 2 * hops
 
     def columns(types: set[int]) -> np.ndarray:
         mask = np.zeros(n_types * hops, dtype=bool)
@@ -329,26 +402,31 @@ def fit_effect(
         return mask
 
     def fit(types: set[int], steps: int) -> tuple[float, np.ndarray, float]:
-        mask = columns(types)
-        mu, alpha, loglik = em(rows[:, mask], comp[mask], exposure, steps)
-        full = np.zeros(n_types * hops)
-        full[mask] = alpha
-        return mu, full, loglik
+        key = (effect, frozenset(types), steps)
+        if key not in memo.models:
+            mask = columns(types)
+            mu, alpha, loglik = em(dense(rows, mask), comp[mask], exposure, steps)
+            full = np.zeros(n_types * hops)
+            full[mask] = alpha
+            memo.models[key] = (mu, full, loglik)
+        return memo.models[key]
 
-    present = rows.reshape(len(rows), n_types, hops).any(axis=(0, 2))
-    others = [c for c in np.flatnonzero(present).tolist() if c != effect]
+    seen = present(rows).reshape(n_types, hops).any(axis=1)
+    others = [c for c in np.flatnonzero(seen).tolist() if c != effect]
     chosen: set[int] = set()
     if search == "pairwise":
         base = fit({effect}, refit_iterations)[2]
-        alone = em_each(
-            rows,
-            columns({effect}),
-            np.array(others, dtype=np.int64),
-            hops,
-            comp,
-            exposure,
-            refit_iterations,
-        )
+        if effect not in memo.alone:
+            memo.alone[effect] = em_each(
+                rows,
+                columns({effect}),
+                np.array(others, dtype=np.int64),
+                hops,
+                comp,
+                exposure,
+                refit_iterations,
+            )
+        alone = memo.alone[effect]
         chosen = {c for c, value in zip(others, alone, strict=True) if value - base > threshold}
     elif search == "conditional":
         full = fit({effect, *others}, iterations)[2]
@@ -394,7 +472,7 @@ def fit_effect(
 def heldout_score(
     fits: dict[int, EffectFit],
     events: Events,
-    x: np.ndarray,
+    x: Features,
     test: np.ndarray,
     comp: np.ndarray,
     exposure: float,
@@ -407,7 +485,7 @@ def heldout_score(
         model = fits.get(effect)
         if model is None:
             rate = max(float(rates[effect]), 1e-12)
-            total += len(rows) * np.log(rate) - rate * exposure
+            total += rows.shape[0] * np.log(rate) - rate * exposure
             continue
         intensity = np.maximum(model.mu + rows @ model.alpha, 1e-300)
         total += float(np.log(intensity).sum() - model.mu * exposure - model.alpha @ comp)

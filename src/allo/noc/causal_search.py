@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allo.noc.causal_fit import MIN_EVENTS, em, em_each
+from allo.noc.causal_fit import MIN_EVENTS, Features, dense, em, em_each, present
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ class FamilyScores:
     always in the model. A parent costs ``penalty * hops * log(n_e) / 2`` nats.
     """
 
-    rows: dict[int, np.ndarray]
+    rows: dict[int, Features]
     comp: np.ndarray
     exposure: float
     n_types: int
@@ -50,11 +50,11 @@ class FamilyScores:
 
     def fitted(self, effect: int) -> bool:
         """Whether ``effect`` has enough alarms to be modelled (else it takes no parent)."""
-        return len(self.rows.get(effect, ())) >= MIN_EVENTS
+        return effect in self.rows and self.rows[effect].shape[0] >= MIN_EVENTS
 
     def cost(self, effect: int) -> float:
         """BIC price of one parent of ``effect`` (all its hops)."""
-        return self.penalty * self.hops * float(np.log(max(len(self.rows[effect]), 2))) / 2
+        return self.penalty * self.hops * float(np.log(max(self.rows[effect].shape[0], 2))) / 2
 
     def loglik(self, effect: int, parents: frozenset[int]) -> float:
         """Log-likelihood of ``effect``'s alarms with self-excitation and ``parents``."""
@@ -62,7 +62,9 @@ class FamilyScores:
         if key not in self._cache:
             mask = self._mask(effect, parents)
             rows = self.rows[effect]
-            self._cache[key] = em(rows[:, mask], self.comp[mask], self.exposure, self.iterations)[2]
+            self._cache[key] = em(
+                dense(rows, mask), self.comp[mask], self.exposure, self.iterations
+            )[2]
         return self._cache[key]
 
     def score(self, effect: int, parents: frozenset[int]) -> float:
@@ -106,7 +108,7 @@ class FamilyScores:
         table = np.zeros((n, n), dtype=bool)
         for effect, rows in self.rows.items():
             if self.fitted(effect):
-                table[:, effect] = rows.reshape(len(rows), n, self.hops).any(axis=(0, 2))
+                table[:, effect] = present(rows).reshape(n, self.hops).any(axis=1)
         np.fill_diagonal(table, False)
         return table
 
@@ -224,18 +226,29 @@ class _MoveGains:
 
     def best(self, adjacency: np.ndarray, reach: np.ndarray) -> Move | None:
         """The move that gains most (more than 1e-9 nats), or None."""
+        best: Move | None = None
+
+        def consider(kind: str, gains: np.ndarray, causes: np.ndarray, effects: np.ndarray) -> None:
+            nonlocal best
+            if len(gains) == 0:
+                return
+            top = int(np.argmax(gains))
+            gain = float(gains[top])
+            if gain > 1e-9 and (best is None or gain > best.gain):
+                best = Move(kind, int(causes[top]), int(effects[top]), gain)
+
+        causes, effects = np.nonzero(adjacency)
+        consider("delete", self.delete[causes, effects], causes, effects)
+        # reversing c -> e closes a cycle when another path still leads from c to e:
+        # through a child of c other than e that reaches e
+        through = adjacency[causes] & reach[:, effects].T
+        through[np.arange(len(causes)), effects] = False
+        reverse = self.delete[causes, effects] + self.add[effects, causes]
+        consider("reverse", np.where(through.any(axis=1), -np.inf, reverse), causes, effects)
         # adding c -> e closes a cycle when e already reaches c
         add = np.where(~adjacency & ~reach.T, self.add, -np.inf)
-        # reversing c -> e closes one when another path still leads from c to e: through
-        # a child of c other than e that reaches e
-        others = (adjacency.astype(np.float32) @ reach.astype(np.float32)) > adjacency
-        reverse = np.where(adjacency & ~others, self.delete + self.add.T, -np.inf)
-        best: Move | None = None
-        for kind, table in (("delete", self.delete), ("reverse", reverse), ("add", add)):
-            c, e = np.unravel_index(int(np.argmax(table)), table.shape)
-            gain = float(table[c, e])
-            if gain > 1e-9 and (best is None or gain > best.gain):
-                best = Move(kind, int(c), int(e), gain)
+        top = np.unravel_index(int(np.argmax(add)), add.shape)
+        consider("add", add[top][None], np.array([top[0]]), np.array([top[1]]))
         return best
 
 
