@@ -7,12 +7,21 @@ from typing import Any
 import pytest
 
 from allo.noc.broker.pipelined import HeldConnection, ack_and_read, entries_of, read_group
+from allo.testing.redis import REDIS_MARKS
+
+
+def needs_redis(test: Any) -> Any:
+    """Runs a real Redis: skipped without one, except in CI (the others run anywhere)."""
+    for mark in REDIS_MARKS:
+        test = mark(test)
+    return test
 
 
 def _fill(client: Any, key: str, count: int) -> list[bytes]:
     return [client.xadd(key, {"alarm": f"a{i}", "n": str(i)}) for i in range(count)]
 
 
+@needs_redis
 def test_it_acknowledges_and_reads_what_xreadgroup_would(client: Any) -> None:
     client.xgroup_create("s", "g", id="0", mkstream=True)
     added = _fill(client, "s", 7)
@@ -33,6 +42,7 @@ def test_it_acknowledges_and_reads_what_xreadgroup_would(client: Any) -> None:
     link.release()
 
 
+@needs_redis
 def test_nothing_new_reads_an_empty_list(client: Any) -> None:
     client.xgroup_create("s", "g", id="0", mkstream=True)
     added = _fill(client, "s", 2)
@@ -44,6 +54,7 @@ def test_nothing_new_reads_an_empty_list(client: Any) -> None:
     assert client.xpending("s", "g")["pending"] == 0
 
 
+@needs_redis
 def test_every_reply_is_read_and_the_first_error_raised(client: Any) -> None:
     """As in a pipeline: every command runs, the first error reply is raised once all the
     replies are read, and the connection stays usable (the next send runs on the same
@@ -61,6 +72,7 @@ def test_every_reply_is_read_and_the_first_error_raised(client: Any) -> None:
     link.release()
 
 
+@needs_redis
 def test_the_connection_is_held_between_sends_and_given_back(client: Any) -> None:
     """One checkout for many round trips (the pool's checkout is what it saves), back in
     the pool after ``release`` and used again by the client."""
@@ -73,6 +85,7 @@ def test_the_connection_is_held_between_sends_and_given_back(client: Any) -> Non
     assert client.client_id() == first  # back in the pool, handed out again
 
 
+@needs_redis
 def test_a_timeout_closes_the_connection_with_its_late_reply(redis: Any) -> None:
     """A reply that comes after the timeout must not be read as the next command's (redis-py
     closes the connection on a timeout; ``HeldConnection`` closes it on any other
