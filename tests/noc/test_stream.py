@@ -232,3 +232,31 @@ def test_a_replay_through_the_engine_stores_what_ingest_stores(tmp_path: Path) -
     counts = by_push.store.counts("t")
     assert counts["final_alarms"] == 600 and counts["incidents"] == len(closed)
     assert _stored(by_push) == _stored(by_ingest)
+
+
+def test_history_is_what_was_stored_by_stream_and_window(tmp_path: Path) -> None:
+    """What ``allo noc learn --from-store`` reads: stored alarms by stream (partitions
+    included), the last days before the newest, never a stand-in or a future alarm."""
+    clock = ScriptedClock(1e9)
+    north = engine(tmp_path, clock, stream="north.0")
+    north.ingest(many(300, seed=2))
+    north.ingest([alarm(900, "0", "1", 2e9)])  # far beyond the newest real one
+    north.ingest([Alarm("bad", "unknown", "malformed-input", 100.0, row=901)])
+    north.flush()
+    south = NocEngine(SqlNocStore(DATABASE_URL(tmp_path)), clock, stream="south", graph=GRAPH)
+    south.warm_up()
+    south.ingest(many(50, seed=3))
+    south.flush()
+    store = north.store
+    everything = store.history(until=1e9 + 86_400)
+    assert len(everything) == 350 and everything[-1].raised_at <= 30_000
+    assert all(a.alarm_type != "malformed-input" for a in everything)
+    assert [a.raised_at for a in everything] == sorted(a.raised_at for a in everything)
+    assert len(store.history("north", until=1e9)) == 300  # the stream's partitions
+    assert len(store.history("north.0", until=1e9)) == 300
+    assert store.history("nor", until=1e9) == []  # a name, not a prefix
+    assert len(store.history()) == 351  # no bound: the future alarm too
+    last = store.history("north", days=10_000 / 86_400, until=1e9)
+    newest = max(a.raised_at for a in last)
+    assert 0 < len(last) < 300 and min(a.raised_at for a in last) >= newest - 10_000
+    assert store.history("south", days=1.0, until=-1.0) == []

@@ -10,6 +10,7 @@ from allo.testing.postgres import POSTGRES_MARKS, POSTGRES_URL, temporary_databa
 from tests.noc import test_stream
 from tests.noc.test_stream import (  # noqa: F401 - collected again here
     test_events_are_versioned_and_replayable,
+    test_history_is_what_was_stored_by_stream_and_window,
     test_maintenance_folds_alarms_of_the_window,
     test_repeated_id_only_brings_its_clear_time,
     test_restart_rebuilds_open_incidents_and_skips_known_ids,

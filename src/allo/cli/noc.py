@@ -71,6 +71,44 @@ def _learnable(rows: list[Alarm], report: InputReport) -> list[Alarm]:
     return usable
 
 
+def _history(
+    path: Path | None, from_store: bool, days: float | None, stream: str | None
+) -> tuple[list[Alarm], InputReport, str]:
+    """The alarms to learn from, the report of their problems and where they come from."""
+    from allo.errors import InvalidInputError
+    from allo.noc.sources.base import InputReport
+
+    if path is None and not from_store:
+        raise InvalidInputError("nothing to learn from: give --alarms FILE or --from-store")
+    if path is not None and from_store:
+        raise InvalidInputError("give --alarms FILE or --from-store, not both")
+    if path is not None:
+        if days is not None or stream is not None:
+            raise InvalidInputError("--days and --stream choose stored alarms: add --from-store")
+        rows, report = _read(path)
+        return rows, report, str(path)
+    from allo.cli.common import settings as load
+    from allo.noc.pipeline import PipelineConfig
+    from allo.noc.store import SqlNocStore
+
+    store = SqlNocStore(load().resolved_database_url)
+    try:
+        store.migrate()
+        horizon = time.time() + PipelineConfig().future_seconds
+        rows = store.history(stream, days, until=horizon)
+    finally:
+        store.close()
+    if not rows:
+        scope = f"of stream {stream!r} " if stream else ""
+        window = f"in the last {days:g} days " if days is not None else ""
+        raise InvalidInputError(
+            f"the store holds no alarm {scope}{window}to learn from: send or ingest alarms "
+            "first (allo noc ingest FILE), or widen --days"
+        )
+    label = "store" + (f" stream {stream}" if stream else "")
+    return rows, InputReport(), label + (f", last {days:g} days" if days is not None else "")
+
+
 def _graph_for(
     path: Path | None, rows: list[Alarm], report: InputReport, topology: Topology | None
 ) -> tuple[CausalGraph | None, str]:
@@ -116,25 +154,52 @@ def _topology(path: Path | None, alarms: list[Alarm], report: InputReport) -> To
 
 @app.command("learn")
 def learn(
-    alarms: AlarmsOption,
     out: Annotated[
         Path,
         typer.Option("--out", dir_okay=False, help="Where to write the graph (.json, or .npy)."),
     ],
+    alarms: Annotated[
+        Path | None,
+        typer.Option("--alarms", exists=True, dir_okay=False, help="Alarm file (.csv or .jsonl)."),
+    ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Learn from the alarms the engine stored (ALLO_DATABASE_URL, or the SQLite "
+            "file in ALLO_DATA_DIR) instead of a file.",
+        ),
+    ] = False,
+    days: Annotated[
+        float | None,
+        typer.Option(
+            "--days",
+            min=0.001,
+            help="With --from-store: the last N days only, before the newest stored alarm.",
+        ),
+    ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option("--stream", help="With --from-store: this stream and its partitions only."),
+    ] = None,
     topology: TopologyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Learn which alarm types cause which (topological Hawkes process), from history."""
+    """Learn which alarm types cause which (topological Hawkes process), from history:
+    an alarm file, or the alarms stored by `allo serve`, `ingest` and `consume`. `allo
+    serve` uses the graph at <ALLO_DATA_DIR>/noc/graph.json from its next start."""
     from allo.noc.causal import HawkesLearner
 
     with handle_errors():
         writable(out, alarms, topology)
-        rows, report = _read(alarms)
+        rows, report, origin = _history(alarms, from_store, days, stream)
         topo = _topology(topology, rows, report)
         learner = HawkesLearner()
         graph = learner.learn(_learnable(rows, report), topo)
         graph.save(out)
     summary = {
+        "learned_from": origin,
+        "alarms": len(rows),
         "types": len(graph.types),
         "edges": len(graph.edges),
         "seconds": round(learner.seconds, 3),

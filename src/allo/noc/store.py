@@ -26,6 +26,7 @@ from allo.domain.alarms import Alarm, Evidence, Severity
 from allo.errors import InvalidInputError, NotFoundError
 from allo.noc.schema import noc_alarms, noc_incidents, noc_maintenance, noc_silences
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence
+from allo.noc.sources.base import MALFORMED_TYPE
 from allo.storage.sql import SqlBacked
 
 STATUSES = ("new", "acknowledged", "resolved")
@@ -138,6 +139,9 @@ class NocStore(Protocol):
     def write(self, stream: str, batch: WriteBatch) -> None: ...
     def drop_open(self, stream: str, keep: Iterable[str]) -> int: ...
     def counts(self, stream: str | None = None) -> dict[str, int]: ...
+    def history(
+        self, stream: str | None = None, days: float | None = None, until: float | None = None
+    ) -> list[Alarm]: ...
     def list_incidents(
         self, query: IncidentQuery, offset: int = 0, limit: int = 50
     ) -> tuple[int, list[dict[str, Any]]]: ...
@@ -785,6 +789,48 @@ class SqlNocStore(SqlBacked):
                     delete(noc_incidents).where(noc_incidents.c.id.in_(stale[start : start + 500]))
                 )
         return len(stale)
+
+    def history(
+        self, stream: str | None = None, days: float | None = None, until: float | None = None
+    ) -> list[Alarm]:
+        """The stored alarms a causal graph is learned from, oldest first: those of
+        ``stream`` and its partitions (``stream.0``, ...) or of every stream, raised no
+        later than ``until`` and within ``days`` before the newest such raise time (all
+        when ``None``). Stand-ins of unreadable input and alarms without a raise time are
+        left out; attributes are not read (learning needs type, device and time only).
+
+        Why the newest raise time and not the clock: a history replayed from files keeps
+        its own times, and the last ``days`` of it are what is wanted."""
+        c_ = noc_alarms.c
+        condition = and_(c_.raised_at.is_not(None), c_.alarm_type != MALFORMED_TYPE)
+        if until is not None:
+            condition = and_(condition, c_.raised_at <= until)
+        if stream:
+            prefix = stream.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            condition = and_(
+                condition, or_(c_.stream == stream, c_.stream.like(f"{prefix}.%", escape="\\"))
+            )
+        with self._engine.connect() as c:
+            if days is not None:
+                newest = c.execute(select(func.max(c_.raised_at)).where(condition)).scalar()
+                if newest is None:
+                    return []
+                condition = and_(condition, c_.raised_at >= newest - days * 86_400.0)
+            rows = c.execute(
+                select(c_.alarm_id, c_.device, c_.alarm_type, c_.raised_at)
+                .where(condition)
+                .order_by(c_.raised_at, c_.stream, c_.seq)
+            ).all()
+        return [
+            Alarm(
+                id=r.alarm_id,
+                device=r.device,
+                alarm_type=r.alarm_type,
+                raised_at=r.raised_at,
+                row=i,
+            )
+            for i, r in enumerate(rows)
+        ]
 
     def counts(self, stream: str | None = None) -> dict[str, int]:
         """Alarms, final alarms (those not in an open pipeline incident), incidents (and
