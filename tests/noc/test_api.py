@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -215,8 +216,26 @@ def test_server_sent_events_replay_from_an_event_id(client: TestClient) -> None:
     )
     assert response.headers["content-type"].startswith("text/event-stream")
     blocks = [b for b in response.text.split("\n\n") if b.startswith("id:")]
-    assert [b.splitlines()[0] for b in blocks] == ["id: 1", "id: 2"]
+    ids = [b.splitlines()[0].removeprefix("id: ") for b in blocks]
+    epoch = ids[0].split("-")[0]
+    assert len(epoch) == 8 and ids == [f"{epoch}-1", f"{epoch}-2"]
     assert all("event: incident" in b and '"status": "new"' in b for b in blocks)
+
+    # the id the server gave resumes after it; another engine's (a restart, another
+    # worker) cannot, and the stream says so before anything else
+    again = client.get(
+        "/v1/incidents/stream", params={"max_events": 1}, headers={"Last-Event-ID": ids[0]}
+    )
+    assert "id: " + ids[1] in again.text and "event: incident" in again.text
+    foreign = client.get(
+        "/v1/incidents/stream", params={"max_events": 1}, headers={"Last-Event-ID": "0badcafe-1"}
+    )
+    block = next(b for b in foreign.text.split("\n\n") if b.startswith("id:"))
+    assert block.splitlines()[:2] == [f"id: {epoch}-2", "event: resync"]
+    assert json.loads(block.splitlines()[2].removeprefix("data: ")) == {
+        "type": "resync",
+        "version": 2,
+    }
 
 
 def test_console_page_and_script(client: TestClient) -> None:

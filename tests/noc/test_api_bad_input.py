@@ -248,9 +248,21 @@ def test_a_huge_members_offset_is_a_422(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("12", 12), ("²", None), ("9" * 5000, None), ("-1", None), ("", None)],
+    [
+        ("12", (None, 12)),
+        ("ab12cd34-7", ("ab12cd34", 7)),
+        ("²", None),
+        ("9" * 5000, None),
+        ("-1", None),
+        ("", None),
+        ("a-b-1", None),
+        ("é-1", None),
+        ("ab12cd34-", None),
+    ],
 )
-def test_only_a_plain_last_event_id_resumes_the_stream(header: str, expected: int | None) -> None:
+def test_only_an_id_the_server_could_give_resumes_the_stream(
+    header: str, expected: tuple[str | None, int] | None
+) -> None:
     assert _event_id(header) == expected
 
 

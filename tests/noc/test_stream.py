@@ -174,6 +174,29 @@ def test_events_are_versioned_and_replayable(tmp_path: Path) -> None:
     assert late == [v for v, _ in seen[1:]]
 
 
+def test_a_client_the_history_cannot_catch_up_is_told_to_read_again(tmp_path: Path) -> None:
+    clock = ScriptedClock(1e9)
+    noc = NocEngine(SqlNocStore(DATABASE_URL(tmp_path)), clock, graph=GRAPH, history=3)
+    noc.warm_up()
+    for i in range(6):  # six incidents on six devices: six events, the history keeps three
+        noc.ingest([alarm(i, "0", str(i * 10), 10.0 * i)])
+    assert noc.version == 6
+
+    def events(since: int | None, epoch: str | None = None) -> list[tuple[int, str]]:
+        got: list[tuple[int, str]] = []
+        noc.unsubscribe(noc.subscribe(lambda v, e: got.append((v, str(e["type"]))), since, epoch))
+        return got
+
+    assert events(3) == [(4, "incident"), (5, "incident"), (6, "incident")]  # all still held
+    assert events(6) == [] and events(None) == []
+    assert events(2) == [(6, "resync")]  # event 3 was dropped: a gap nobody would see
+    assert events(7) == [(6, "resync")]  # a version this engine never gave (a restart)
+    assert events(5, epoch="0badcafe") == [(6, "resync")]  # another engine's version 5
+    assert events(5, epoch=noc.epoch) == [(6, "incident")]
+    other = NocEngine(SqlNocStore(DATABASE_URL(tmp_path)), clock, stream="other")
+    assert other.epoch != noc.epoch
+
+
 def test_stream_names_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         NocEngine(SqlNocStore("sqlite://"), ScriptedClock(), stream="a/b")

@@ -26,6 +26,7 @@ a partition: one process owns it); calls are serialised by a lock.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import uuid
 from collections import Counter, deque
@@ -183,6 +184,9 @@ class NocEngine:
         self._version = 0
         self._history: deque[tuple[int, dict[str, Any]]] = deque(maxlen=history)
         self._listeners: dict[int, Listener] = {}
+        # names this engine's versions: they start again at 0 in another process or after
+        # a restart, where a client's version would name other events
+        self.epoch = secrets.token_hex(4)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -818,18 +822,35 @@ class NocEngine:
     def version(self) -> int:
         return self._version
 
-    def subscribe(self, listener: Listener, since: int | None = None) -> int:
-        """Call ``listener(version, event)`` for each event (after replaying those newer
-        than ``since`` still in the history); returns a token for :meth:`unsubscribe`.
-        Listeners run under the engine's lock and must not block."""
+    def subscribe(
+        self, listener: Listener, since: int | None = None, epoch: str | None = None
+    ) -> int:
+        """Call ``listener(version, event)`` for each event; returns a token for
+        :meth:`unsubscribe`. Listeners run under the engine's lock and must not block.
+
+        With ``since`` (a version of the engine ``epoch``, this one when ``None``), the
+        events after it are replayed first when the history still holds them all; when it
+        does not (they were dropped from the short history, or ``since`` names another
+        engine's versions: another process, or before a restart), the listener gets one
+        ``{"type": "resync", "version": ...}`` event instead: what it shows may be stale,
+        and it must read the incidents again."""
         with self._lock:
             if since is not None:
-                missed = [(v, e) for v, e in self._history if v > since]
-                for version, event in self._materialise(missed):
-                    listener(version, event)
+                if epoch not in (None, self.epoch) or not self._holds_after(since):
+                    listener(self._version, {"type": "resync", "version": self._version})
+                else:
+                    missed = [(v, e) for v, e in self._history if v > since]
+                    for version, event in self._materialise(missed):
+                        listener(version, event)
             token = id(listener)
             self._listeners[token] = listener
             return token
+
+    def _holds_after(self, since: int) -> bool:
+        """Whether every event after version ``since`` is still in the history."""
+        if since == self._version:
+            return True
+        return since < self._version and bool(self._history) and self._history[0][0] <= since + 1
 
     def unsubscribe(self, token: int) -> None:
         with self._lock:

@@ -135,12 +135,16 @@ async def _json_body(request: Request) -> Any:
         return _bad("InvalidJSON", f"body is not usable JSON: {exc}")
 
 
-def _event_id(header: str) -> int | None:
-    """The event id of a ``Last-Event-ID`` header, or ``None`` for anything else: the
-    browser sends back what the server gave, so a bad one is a client's own mistake and
-    the stream simply starts from now."""
-    if header.isascii() and header.isdigit() and len(header) <= 15:
-        return int(header)
+def _event_id(header: str) -> tuple[str | None, int] | None:
+    """The engine epoch and version of a ``Last-Event-ID`` header (``<epoch>-<version>``,
+    or a bare version of this engine), or ``None`` for anything else: the browser sends
+    back what the server gave, so a bad one is a client's own mistake and the stream
+    simply starts from now."""
+    epoch, dash, version = header.rpartition("-")
+    if dash and not (epoch.isascii() and epoch.isalnum() and len(epoch) <= 32):
+        return None
+    if version.isascii() and version.isdigit() and len(version) <= 15:
+        return (epoch or None), int(version)
     return None
 
 
@@ -230,12 +234,17 @@ async def incident_stream(
 ) -> StreamingResponse:
     """Live incident updates as Server-Sent Events (``event: incident``, ``silence``, ...).
 
-    A reconnecting browser sends ``Last-Event-ID`` and gets the events it missed, as long
-    as they are still in the engine's short history.
+    Event ids are ``<engine epoch>-<version>``. A reconnecting browser sends
+    ``Last-Event-ID`` and gets the events it missed while the engine's short history still
+    holds them all; otherwise (a restart, another worker, a long gap) it first gets an
+    ``event: resync``: its view may be stale, and it must read the incidents again.
     """
     await run_in_threadpool(engine.warm_up)
+    epoch: str | None = None
     if since is None and last_event_id:
-        since = _event_id(last_event_id)
+        resume = _event_id(last_event_id)
+        if resume is not None:
+            epoch, since = resume
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
     overflowed = asyncio.Event()
@@ -249,7 +258,7 @@ async def incident_stream(
     def listener(version: int, event: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(put, (version, event))
 
-    token = engine.subscribe(listener, since=since)
+    token = engine.subscribe(listener, since=since, epoch=epoch)
 
     async def events() -> AsyncIterator[str]:
         try:
@@ -268,7 +277,7 @@ async def incident_stream(
                     yield ": keep-alive\n\n"
                     continue
                 data = json.dumps(event, ensure_ascii=False)
-                yield f"id: {version}\nevent: {event['type']}\ndata: {data}\n\n"
+                yield f"id: {engine.epoch}-{version}\nevent: {event['type']}\ndata: {data}\n\n"
                 sent += 1
         finally:
             engine.unsubscribe(token)

@@ -285,13 +285,15 @@
       }
     } else if (type === "silence") { loadSilences(); load(); }
     else if (type === "maintenance" || type === "maintenance_deleted") loadWindows();
+    // the server could not replay what was missed (a restart, another worker, a long
+    // gap): what is shown may be stale, read it all again
+    else if (type === "resync") { load(); counts(); loadSilences(); loadWindows(); }
   }
   async function live() {
     const badge = $("live");
     const controller = new AbortController();
     stream = controller;
     let retry = 3000;
-    let connections = 0;
     while (stream === controller) {
       try {
         const headers = { Accept: "text/event-stream", "X-NOC-Token": token() };
@@ -300,8 +302,6 @@
         if (response.status === 401 || response.status === 503) { signOut("Jeton refusé."); return; }
         if (!response.ok || !response.body) throw new Error(String(response.status));
         badge.textContent = "en direct"; badge.className = "live on";
-        // events may have been missed while disconnected (a restart, a long gap): re-read
-        if (connections++ > 0) { load(); counts(); loadSilences(); loadWindows(); }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
