@@ -315,3 +315,29 @@ def test_a_reader_too_far_behind_has_its_stream_ended_not_thinned(tmp_path: Path
     chunks = asyncio.run(asyncio.wait_for(read(), 30))
     events = [c for c in chunks if c.startswith("id: ")]
     assert 0 < len(events) < 10_001  # it ended on its own, before the queue was read through
+
+
+def test_huge_attributes_are_cut_said_and_counted_never_the_alarm(client: TestClient) -> None:
+    note = "é" * 1_000_000  # a megabyte of "additional text"
+    many = {f"k{i}": "v" for i in range(150)}
+    answer = client.post(
+        "/v1/alarms",
+        json=[alarm("big", note=note, short="kept"), alarm("wide", device="r2", **many)],
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    problems = answer.json()["input_problems"]
+    assert problems["counts"] == {"attributes_cut": 2}
+    assert "'note': 1000000 characters, cut to 4096" in problems["examples"]["attributes_cut"][0]
+    assert len(answer.content) < 5_000  # nothing of the text echoed
+    members = {
+        m["id"]: m
+        for incident in answer.json()["incidents"]
+        for m in client.get(f"/v1/incidents/{incident}").json()["members"]
+    }
+    big, wide = members["big"], members["wide"]
+    assert big["alarm_type"] == "LinkDown" and big["device"] == "r1"  # the alarm itself
+    assert big["attributes"]["note"] == "é" * 4096 and big["attributes"]["short"] == "kept"
+    assert "cut to 4096" in big["attributes"]["allo_cut"]
+    assert len(wide["attributes"]) == 101  # the first 100, and what was left out
+    assert wide["attributes"]["k99"] == "v" and "k100" not in wide["attributes"]
+    assert wide["attributes"]["allo_cut"] == "50 attributes beyond 100 left out"

@@ -240,3 +240,25 @@ def test_json_lines_that_cannot_be_used_become_malformed_rows(
     assert _types(alarms) == [MALFORMED_TYPE, "T"]
     assert says in source.report.examples["malformed"][0]
     json.dumps(alarms[0].attributes, ensure_ascii=False).encode("utf-8")  # writable as UTF-8
+
+
+def test_files_with_huge_attributes_keep_their_alarms_with_the_attributes_cut(
+    tmp_path: Path,
+) -> None:
+    lines = tmp_path / "a.jsonl"
+    lines.write_text(
+        json.dumps({"device": "d1", "alarm_type": "x", "raised_at": 5, "note": "n" * 9_000}) + "\n",
+        encoding="utf-8",
+    )
+    table = tmp_path / "a.csv"
+    table.write_text(
+        f"id,device,type,raised_at,site\na1,olt-1,LOS,2026-01-01T00:00:00Z,{'L' * 5_000}\n",
+        encoding="utf-8",
+    )
+    for path in (lines, table):
+        source = open_source(path)
+        (alarm,) = list(source)
+        assert alarm.alarm_type in {"x", "LOS"}  # the alarm, not a stand-in
+        value = next(v for k, v in alarm.attributes.items() if k != "allo_cut")
+        assert len(value) == 4_096 and "cut to 4096" in alarm.attributes["allo_cut"]
+        assert source.report.counts == {"attributes_cut": 1}

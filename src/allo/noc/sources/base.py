@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from allo.domain.alarms import Alarm, Severity
@@ -23,6 +23,12 @@ UNKNOWN_DEVICE = "unknown"
 MAX_NAME_CHARS = 255
 #: the longest raw text and error message a stand-in keeps
 _KEPT_CHARS = 500
+#: the longest attribute value kept (X.733 additional text is a note, not a file) ...
+MAX_ATTRIBUTE_CHARS = 4_096
+#: ... and the most attributes kept; beyond, an alarm keeps the first ones and says so
+MAX_ATTRIBUTES = 100
+#: the attribute that says what was cut from an alarm's attributes
+CUT_ATTRIBUTE = "allo_cut"
 
 
 @dataclass
@@ -126,7 +132,8 @@ def _stand_in_id(alarm_id: str) -> str:
 
 def screened(alarms: Sequence[Alarm], report: InputReport) -> Sequence[Alarm]:
     """``alarms`` with each one that cannot be stored (:func:`unstorable`) replaced by a
-    ``malformed-input`` stand-in that keeps what it said: never dropped, never cut."""
+    ``malformed-input`` stand-in that keeps what it said (never dropped), and attributes
+    too large to show cut (:func:`bounded`)."""
     kept: list[Alarm] | None = None
     limit = MAX_NAME_CHARS
     for index, alarm in enumerate(alarms):
@@ -139,19 +146,56 @@ def screened(alarms: Sequence[Alarm], report: InputReport) -> Sequence[Alarm]:
             and not alarm.attributes
         ):
             continue
-        why = unstorable(alarm)
-        if why is None:
+        checked = storable(alarm, report)
+        if checked is alarm:
             continue
         if kept is None:
             kept = list(alarms)
-        kept[index] = stand_in(alarm, why, report)
+        kept[index] = checked
     return alarms if kept is None else kept
 
 
 def storable(alarm: Alarm, report: InputReport) -> Alarm:
-    """``alarm``, or its stand-in when it cannot be stored (see :func:`screened`)."""
+    """``alarm``, its stand-in when it cannot be stored, or itself with its attributes cut
+    when they are too large (see :func:`screened`)."""
     why = unstorable(alarm)
-    return alarm if why is None else stand_in(alarm, why, report)
+    return bounded(alarm, report) if why is None else stand_in(alarm, why, report)
+
+
+def bounded(alarm: Alarm, report: InputReport) -> Alarm:
+    """``alarm`` with at most :data:`MAX_ATTRIBUTES` attributes, each value at most
+    :data:`MAX_ATTRIBUTE_CHARS` characters and each name at most :data:`MAX_NAME_CHARS`;
+    what was cut is counted (``attributes_cut``) and said in :data:`CUT_ATTRIBUTE`.
+
+    Why cut rather than refuse: the alarm's type, device and time are what the pipeline
+    folds and what an operator needs; a megabyte of additional text would be stored,
+    sent to every console and shown whole, and only the body limit (10 MB) bounded it.
+    """
+    attributes = alarm.attributes
+    if len(attributes) <= MAX_ATTRIBUTES and all(
+        len(key) <= MAX_NAME_CHARS and len(value) <= MAX_ATTRIBUTE_CHARS
+        for key, value in attributes.items()
+    ):
+        return alarm
+    kept: dict[str, str] = {}
+    notes: list[str] = []
+    for key, value in list(attributes.items())[:MAX_ATTRIBUTES]:
+        name = key[:MAX_NAME_CHARS]
+        if len(value) > MAX_ATTRIBUTE_CHARS:
+            notes.append(
+                f"{shown(name, 40)}: {len(value)} characters, cut to {MAX_ATTRIBUTE_CHARS}"
+            )
+        if len(key) > MAX_NAME_CHARS:
+            notes.append(f"name {shown(key, 40)} of {len(key)} characters cut")
+        kept[name] = value[:MAX_ATTRIBUTE_CHARS]
+    if len(attributes) > MAX_ATTRIBUTES:
+        notes.append(
+            f"{len(attributes) - MAX_ATTRIBUTES} attributes beyond {MAX_ATTRIBUTES} left out"
+        )
+    summary = "; ".join(notes)
+    kept[CUT_ATTRIBUTE] = summary[:MAX_ATTRIBUTE_CHARS]
+    report.add("attributes_cut", alarm.row, summary[:_KEPT_CHARS])
+    return replace(alarm, attributes=kept)
 
 
 def stand_in(alarm: Alarm, why: str, report: InputReport) -> Alarm:
