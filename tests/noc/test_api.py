@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -450,3 +451,18 @@ def test_operators_need_distinct_names_and_secrets() -> None:
         Settings(noc_operators=same_name)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least 16"):
         Settings(noc_operators=[{"token": "court", "name": "nina"}])  # type: ignore[list-item]
+
+
+def test_a_graph_with_a_cycle_is_used_and_said_in_the_status(settings: Settings) -> None:
+    from allo.noc.causal import CausalGraph
+    from allo.web.routers.noc import engine_for
+
+    (settings.data_dir / "noc").mkdir(parents=True)
+    CausalGraph.from_matrix(np.array([[0, 1], [1, 0]])).save(
+        settings.data_dir / "noc" / "graph.json"
+    )
+    engine = engine_for(settings, ScriptedClock(NOW))
+    assert engine.graph is not None and len(engine.graph.edges) == 2
+    problems = engine.report.to_json()
+    assert problems["counts"] == {"graph_cycle": 1}
+    assert "graph.json has a cycle (" in str(problems["examples"])

@@ -185,3 +185,16 @@ def test_sparse_sums_equal_dense_sums_whatever_the_pool(monkeypatch: pytest.Monk
     silent = fit.features(alone, 60.0, 360.0, True, same_second_weight=0.0)
     # the same-second pair weighs nothing: no stored zero may say a cause was seen
     assert silent.nnz == 2 and (silent.data > 0).all()
+
+
+def test_a_cycle_is_found_and_named() -> None:
+    loop = CausalGraph.from_matrix(
+        np.array([[0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    )
+    assert loop.cycle() in (["0", "1", "2", "0"], ["1", "2", "0", "1"], ["2", "0", "1", "2"])
+    warning = loop.cycle_warning("expert.npy")
+    assert warning is not None and warning.startswith("expert.npy has a cycle (")
+    chain = CausalGraph.from_matrix(np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]]))
+    assert chain.cycle() is None and chain.cycle_warning("g") is None
+    both = CausalGraph.from_matrix(np.array([[0, 1], [1, 0]]))
+    assert both.cycle() in (["0", "1", "0"], ["1", "0", "1"])

@@ -330,3 +330,19 @@ def _saved(graph: CausalGraph, folder: Path) -> str:
     path = folder / "named.json"
     graph.save(path)
     return str(path)
+
+
+def test_an_expert_graph_with_a_cycle_is_replayed_and_the_cycle_reported(
+    files: Path, tmp_path: Path
+) -> None:
+    both_ways = tmp_path / "expert.npy"
+    np.save(both_ways, np.array([[0, 1], [1, 0]]))
+    code, output = _run(
+        "noc", "replay", str(files / "Alarm.csv"), "--graph", str(both_ways), "--json"
+    )
+    assert code == 0, output
+    problems = json.loads(output)["input_problems"]
+    assert problems["counts"]["graph_cycle"] == 1
+    assert "expert.npy has a cycle" in problems["examples"]["graph_cycle"][0]
+    code, output = _run("noc", "replay", str(files / "Alarm.csv"), "--json")
+    assert "graph_cycle" not in json.loads(output)["input_problems"]["counts"]  # learned: none

@@ -119,6 +119,9 @@ def _graph_for(
 
     if path is not None:
         graph = CausalGraph.load(path)
+        warning = graph.cycle_warning(str(path))
+        if warning is not None:
+            report.add("graph_cycle", -1, warning)
         kinds = {a.alarm_type for a in rows}
         if graph.edges and not any(e.cause in kinds or e.effect in kinds for e in graph.edges):
             report.add(

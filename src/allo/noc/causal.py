@@ -42,6 +42,7 @@ from allo.files import write_whole
 from allo.noc import causal_fit as fit
 from allo.noc.causal_fit import Events
 from allo.noc.causal_search import FamilyScores, search_graph
+from allo.noc.sources.base import shown
 from allo.noc.topology import Topology, adjacency_matrix
 
 
@@ -85,6 +86,47 @@ class CausalGraph:
         for edge in self.edges:
             result.setdefault(edge.effect, {})[edge.cause] = edge.strength
         return result
+
+    def cycle(self) -> list[str] | None:
+        """Types whose edges lead back to the first (``[a, b, a]``), or ``None``.
+
+        Learned graphs have none; an expert's matrix may. Such a graph still works (any
+        parent alarm in the window names a cause), but alarms of a loop fold under each
+        other in either order, so a root can be named the effect of its own effect: the
+        sources of a graph say so to the operator (``graph_cycle``)."""
+        children: dict[str, list[str]] = {}
+        for edge in self.edges:
+            children.setdefault(edge.cause, []).append(edge.effect)
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for start in children:
+            if start in state:
+                continue
+            path, stack = [start], [iter(children.get(start, ()))]
+            state[start] = 1
+            while stack:
+                following = next(stack[-1], None)
+                if following is None:
+                    state[path.pop()] = 2
+                    stack.pop()
+                elif state.get(following) == 1:
+                    return [*path[path.index(following) :], following]
+                elif following not in state:
+                    state[following] = 1
+                    path.append(following)
+                    stack.append(iter(children.get(following, ())))
+        return None
+
+    def cycle_warning(self, name: str) -> str | None:
+        """What to tell the operator about :meth:`cycle` (``name``: where the graph came
+        from), or ``None`` when there is no cycle."""
+        loop = self.cycle()
+        if loop is None:
+            return None
+        names = " -> ".join(shown(t, 40) for t in loop[:8]) + (" -> ..." if len(loop) > 8 else "")
+        return (
+            f"{name} has a cycle ({names}): alarms of these types fold under each other in "
+            "either order; remove an edge to name their root"
+        )
 
     def matrix(self, order: Sequence[str]) -> np.ndarray:
         """``M[i, j] == 1`` when ``order[i]`` causes ``order[j]`` (the PCIC DAG layout)."""

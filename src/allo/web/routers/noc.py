@@ -73,13 +73,17 @@ def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
 
             topology = Topology.load(folder / f"topology.{suffix}")
             break
-    return NocEngine(
+    engine = NocEngine(
         SqlNocStore(settings.resolved_database_url, durable=settings.noc_durable_commits),
         clock or SystemClock(),
         stream="live",
         topology=topology,
         graph=graph,
     )
+    warning = graph.cycle_warning("graph.json") if graph is not None else None
+    if warning is not None:  # shown in /v1/noc/status with the input problems
+        engine.report.add("graph_cycle", -1, warning)
+    return engine
 
 
 async def sweep_maintenance(engine: NocEngine, every: float = MAINTENANCE_SWEEP_SECONDS) -> None:
