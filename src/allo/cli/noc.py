@@ -109,19 +109,27 @@ def _history(
     return rows, InputReport(), label + (f", last {days:g} days" if days is not None else "")
 
 
+def load_graph(path: Path, report: InputReport) -> CausalGraph:
+    """The graph file at ``path``; a cycle in it is reported (``graph_cycle``)."""
+    from allo.noc.causal import CausalGraph
+
+    graph = CausalGraph.load(path)
+    warning = graph.cycle_warning(str(path))
+    if warning is not None:
+        report.add("graph_cycle", -1, warning)
+    return graph
+
+
 def _graph_for(
     path: Path | None, rows: list[Alarm], report: InputReport, topology: Topology | None
 ) -> tuple[CausalGraph | None, str]:
     """The graph to replay with and where it comes from: the file given, else one learned
     from the alarms themselves, else none when no alarm can be learned from (a file of
     unreadable rows still replays: each row still lands in an incident)."""
-    from allo.noc.causal import CausalGraph, HawkesLearner
+    from allo.noc.causal import HawkesLearner
 
     if path is not None:
-        graph = CausalGraph.load(path)
-        warning = graph.cycle_warning(str(path))
-        if warning is not None:
-            report.add("graph_cycle", -1, warning)
+        graph = load_graph(path, report)
         kinds = {a.alarm_type for a in rows}
         if graph.edges and not any(e.cause in kinds or e.effect in kinds for e in graph.edges):
             report.add(
@@ -377,7 +385,7 @@ def ingest(
         started = time.perf_counter()
         source = open_source(alarms)
         rows: list[Alarm] | None = None
-        learned = CausalGraph.load(graph) if graph is not None else None
+        learned = load_graph(graph, source.report) if graph is not None else None
         if learned is None or topology is not None:
             rows = list(source)
         topo = _topology(topology, rows or [], source.report)

@@ -303,6 +303,9 @@ def consume(
             graph=learned,
             history=0,
         )
+        warning = learned.cycle_warning(str(graph)) if learned is not None else None
+        if warning is not None:
+            engine.report.add("graph_cycle", -1, warning)
         consumer = PartitionConsumer(
             client,
             engine,
