@@ -373,7 +373,6 @@ def ingest(
     """
     from allo.cli.common import settings as load
     from allo.clock import SystemClock
-    from allo.noc.causal import CausalGraph
     from allo.noc.engine import NocEngine
     from allo.noc.replay import PartitionPlan, check_stored_layout
     from allo.noc.replay import replay as run_replay
