@@ -164,13 +164,17 @@ def naive_hill_climb(scores: FamilyScores) -> np.ndarray:
 
 
 class RandomScores(ScriptedScores):
-    """Scores of a random model: each parent adds its own value, pairs of parents interact."""
+    """Scores of a random model: each parent adds its own value, pairs of parents interact;
+    with ``ties``, whole numbers, so that many moves gain exactly as much (as two types
+    that always fire together do)."""
 
-    def __init__(self, n_types: int, seed: int) -> None:
+    def __init__(self, n_types: int, seed: int, ties: bool = False) -> None:
         super().__init__(n_types, {})
         rng = np.random.default_rng(seed)
         self.single = rng.normal(0.0, 2.0, (n_types, n_types))
         self.pair = rng.normal(0.0, 1.0, (n_types, n_types, n_types))
+        if ties:
+            self.single, self.pair = self.single.round(), self.pair.round()
 
     def score(self, effect: int, parents: frozenset[int]) -> float:
         chosen = sorted(parents)
@@ -179,9 +183,10 @@ class RandomScores(ScriptedScores):
         return float(value)
 
 
+@pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("seed", range(30))
-def test_incremental_hill_climb_agrees_with_the_naive_search(seed: int) -> None:
-    scores = RandomScores(7, seed)
+def test_incremental_hill_climb_agrees_with_the_naive_search(seed: int, ties: bool) -> None:
+    scores = RandomScores(7, seed, ties)
     climbed = hill_climb(scores)
     assert acyclic(climbed)
     assert (climbed == naive_hill_climb(scores)).all()

@@ -225,31 +225,38 @@ class _MoveGains:
             )
 
     def best(self, adjacency: np.ndarray, reach: np.ndarray) -> Move | None:
-        """The move that gains most (more than 1e-9 nats), or None."""
-        best: Move | None = None
+        """The move that gains most (more than 1e-9 nats), or None.
 
-        def consider(kind: str, gains: np.ndarray, causes: np.ndarray, effects: np.ndarray) -> None:
-            nonlocal best
-            if len(gains) == 0:
-                return
-            top = int(np.argmax(gains))
-            gain = float(gains[top])
-            if gain > 1e-9 and (best is None or gain > best.gain):
-                best = Move(kind, int(causes[top]), int(effects[top]), gain)
+        Equal gains are common (two types that always fire together gain the same either
+        way), so ties are broken as a scan would meet the moves: by effect, then cause,
+        a delete before the reverse of the same edge; the result does not depend on how
+        the gains are laid out."""
+        options: list[tuple[float, int, int, int, str]] = []  # gain, effect, cause, rank, kind
 
-        causes, effects = np.nonzero(adjacency)
-        consider("delete", self.delete[causes, effects], causes, effects)
+        def consider(
+            kind: str, rank: int, gains: np.ndarray, effects: np.ndarray, causes: np.ndarray
+        ) -> None:
+            if len(gains):
+                top = int(np.argmax(gains))  # the first of the largest, effect-major
+                options.append((float(gains[top]), int(effects[top]), int(causes[top]), rank, kind))
+
+        effects, causes = np.nonzero(adjacency.T)  # every edge, effect-major
+        consider("delete", 0, self.delete[causes, effects], effects, causes)
         # reversing c -> e closes a cycle when another path still leads from c to e:
         # through a child of c other than e that reaches e
         through = adjacency[causes] & reach[:, effects].T
         through[np.arange(len(causes)), effects] = False
         reverse = self.delete[causes, effects] + self.add[effects, causes]
-        consider("reverse", np.where(through.any(axis=1), -np.inf, reverse), causes, effects)
-        # adding c -> e closes a cycle when e already reaches c
-        add = np.where(~adjacency & ~reach.T, self.add, -np.inf)
-        top = np.unravel_index(int(np.argmax(add)), add.shape)
-        consider("add", add[top][None], np.array([top[0]]), np.array([top[1]]))
-        return best
+        consider("reverse", 1, np.where(through.any(axis=1), -np.inf, reverse), effects, causes)
+        # adding c -> e closes a cycle when e already reaches c; laid out [e, c]
+        add = np.where(~adjacency.T & ~reach, self.add.T, -np.inf)
+        first = int(np.argmax(add))
+        options.append((float(add.flat[first]), *divmod(first, len(add)), 2, "add"))
+        top = max(options, key=lambda o: (o[0], -o[1], -o[2], -o[3]), default=None)
+        if top is None or not top[0] > 1e-9:
+            return None
+        gain, effect, cause, _, kind = top
+        return Move(kind, cause, effect, gain)
 
 
 def orient(gains: np.ndarray, order: np.ndarray) -> np.ndarray:
