@@ -262,3 +262,20 @@ def test_files_with_huge_attributes_keep_their_alarms_with_the_attributes_cut(
         value = next(v for k, v in alarm.attributes.items() if k != "allo_cut")
         assert len(value) == 4_096 and "cut to 4096" in alarm.attributes["allo_cut"]
         assert source.report.counts == {"attributes_cut": 1}
+
+
+def test_cut_attributes_lose_no_value_to_a_name_and_pass_a_second_time_unchanged() -> None:
+    from allo.domain.alarms import Alarm
+    from allo.noc.sources.base import CUT_ATTRIBUTE, InputReport, bounded
+
+    long_a, long_b = "n" * 300 + "a", "n" * 300 + "b"  # the same first 255 characters
+    attributes = {long_a: "1", long_b: "2", "n" * 255: "3", CUT_ATTRIBUTE: "mine"}
+    attributes |= {f"k{i}": "x" * (5_000 if i == 0 else 1) for i in range(96)}
+    report = InputReport()
+    once = bounded(Alarm("a", "d", "T", 0.0, attributes=attributes), report)
+    assert len(once.attributes) == 100 and report.counts == {"attributes_cut": 1}
+    kept = sorted(once.attributes.values())
+    assert {"1", "2", "3", "mine"} <= set(kept)  # every value kept, none overwritten
+    assert all(len(name) <= 255 for name in once.attributes)
+    assert len(once.attributes["k0"]) == 4_096 and "kept as" in once.attributes[CUT_ATTRIBUTE]
+    assert bounded(once, report) is once and report.counts == {"attributes_cut": 1}

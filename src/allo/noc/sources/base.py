@@ -165,7 +165,8 @@ def storable(alarm: Alarm, report: InputReport) -> Alarm:
 def bounded(alarm: Alarm, report: InputReport) -> Alarm:
     """``alarm`` with at most :data:`MAX_ATTRIBUTES` attributes, each value at most
     :data:`MAX_ATTRIBUTE_CHARS` characters and each name at most :data:`MAX_NAME_CHARS`;
-    what was cut is counted (``attributes_cut``) and said in :data:`CUT_ATTRIBUTE`.
+    what was cut is counted (``attributes_cut``) and said in :data:`CUT_ATTRIBUTE`, which
+    counts among the attributes, so that a cut alarm passes again unchanged.
 
     Why cut rather than refuse: the alarm's type, device and time are what the pipeline
     folds and what an operator needs; a megabyte of additional text would be stored,
@@ -177,25 +178,35 @@ def bounded(alarm: Alarm, report: InputReport) -> Alarm:
         for key, value in attributes.items()
     ):
         return alarm
-    kept: dict[str, str] = {}
+    kept: dict[str, str] = {CUT_ATTRIBUTE: ""}  # its place first: a sender's own is renamed
     notes: list[str] = []
-    for key, value in list(attributes.items())[:MAX_ATTRIBUTES]:
-        name = key[:MAX_NAME_CHARS]
+    items = list(attributes.items())
+    for key, value in items[: MAX_ATTRIBUTES - 1]:
+        name = _free_name(key[:MAX_NAME_CHARS], kept)
         if len(value) > MAX_ATTRIBUTE_CHARS:
             notes.append(
                 f"{shown(name, 40)}: {len(value)} characters, cut to {MAX_ATTRIBUTE_CHARS}"
             )
-        if len(key) > MAX_NAME_CHARS:
-            notes.append(f"name {shown(key, 40)} of {len(key)} characters cut")
+        if name != key:
+            notes.append(f"name {shown(key, 40)} ({len(key)} characters) kept as {shown(name, 40)}")
         kept[name] = value[:MAX_ATTRIBUTE_CHARS]
-    if len(attributes) > MAX_ATTRIBUTES:
-        notes.append(
-            f"{len(attributes) - MAX_ATTRIBUTES} attributes beyond {MAX_ATTRIBUTES} left out"
-        )
+    if len(items) > MAX_ATTRIBUTES - 1:
+        left = len(items) - (MAX_ATTRIBUTES - 1)
+        notes.append(f"{left} attributes beyond the first {MAX_ATTRIBUTES - 1} left out")
     summary = "; ".join(notes)
     kept[CUT_ATTRIBUTE] = summary[:MAX_ATTRIBUTE_CHARS]
     report.add("attributes_cut", alarm.row, summary[:_KEPT_CHARS])
     return replace(alarm, attributes=kept)
+
+
+def _free_name(name: str, taken: Mapping[str, str]) -> str:
+    """``name``, or ``name~2``, ``~3``... (cut to fit) when an attribute has it already."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        suffix = f"~{number}"
+        candidate = name[: MAX_NAME_CHARS - len(suffix)] + suffix
+    return candidate
 
 
 def stand_in(alarm: Alarm, why: str, report: InputReport) -> Alarm:
