@@ -270,15 +270,22 @@ def test_history_is_what_was_stored_by_stream_and_window(tmp_path: Path) -> None
     south.warm_up()
     south.ingest(many(50, seed=3))
     south.flush()
+    for name in ("North.1", "north.east"):  # another stream, by case or by its name
+        other = NocEngine(SqlNocStore(DATABASE_URL(tmp_path)), clock, stream=name, graph=GRAPH)
+        other.warm_up()
+        other.ingest(many(5, seed=4))
+        other.flush()
     store = north.store
+    assert store.devices_by_stream("north").keys() == {"north.0"}
     everything = store.history(until=1e9 + 86_400)
-    assert len(everything) == 350 and everything[-1].raised_at <= 30_000
+    assert len(everything) == 360 and everything[-1].raised_at <= 30_000
     assert all(a.alarm_type != "malformed-input" for a in everything)
     assert [a.raised_at for a in everything] == sorted(a.raised_at for a in everything)
     assert len(store.history("north", until=1e9)) == 300  # the stream's partitions
     assert len(store.history("north.0", until=1e9)) == 300
     assert store.history("nor", until=1e9) == []  # a name, not a prefix
-    assert len(store.history()) == 351  # no bound: the future alarm too
+    assert len(store.history()) == 361  # no bound: the future alarm too
+    assert len(store.history("North", until=1e9)) == 5
     last = store.history("north", days=10_000 / 86_400, until=1e9)
     newest = max(a.raised_at for a in last)
     assert 0 < len(last) < 300 and min(a.raised_at for a in last) >= newest - 10_000

@@ -250,6 +250,12 @@ def _in_open_pipeline(stream: str | None) -> Any:
     return noc_alarms.c.incident_id.in_(select(noc_incidents.c.id).where(condition))
 
 
+def _partition_of(name: str, stream: str) -> bool:
+    """Whether ``name`` is a partition of ``stream`` (``stream.0``, ``stream.1``, ...)."""
+    prefix, dot, number = name.rpartition(".")
+    return bool(dot) and prefix == stream and number.isascii() and number.isdigit()
+
+
 def _like(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{json.dumps(escaped)[1:-1]}%"
@@ -488,8 +494,7 @@ class SqlNocStore(SqlBacked):
         found: dict[str, set[str]] = {}
         with self._engine.connect() as c:
             for name, device in c.execute(query):
-                suffix = name[len(stream) + 1 :]
-                if name == stream or suffix.isdigit():
+                if name == stream or _partition_of(name, stream):  # LIKE may ignore case
                     found.setdefault(name, set()).add(device)
         return found
 
@@ -796,8 +801,9 @@ class SqlNocStore(SqlBacked):
         """The stored alarms a causal graph is learned from, oldest first: those of
         ``stream`` and its partitions (``stream.0``, ...) or of every stream, raised no
         later than ``until`` and within ``days`` before the newest such raise time (all
-        when ``None``). Stand-ins of unreadable input and alarms without a raise time are
-        left out; attributes are not read (learning needs type, device and time only).
+        when ``None``). Stand-ins of unreadable input and alarms stored without a raise
+        time are left out; attributes are not read (learning needs type, device and time
+        only).
 
         Why the newest raise time and not the clock: a history replayed from files keeps
         its own times, and the last ``days`` of it are what is wanted."""
@@ -805,12 +811,13 @@ class SqlNocStore(SqlBacked):
         condition = and_(c_.raised_at.is_not(None), c_.alarm_type != MALFORMED_TYPE)
         if until is not None:
             condition = and_(condition, c_.raised_at <= until)
-        if stream:
-            prefix = stream.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            condition = and_(
-                condition, or_(c_.stream == stream, c_.stream.like(f"{prefix}.%", escape="\\"))
-            )
         with self._engine.connect() as c:
+            if stream:
+                # the stream and its partitions ``stream.<p>``, to the letter: SQLite's
+                # LIKE ignores case, and names may hold dots of their own
+                named = c.execute(select(c_.stream).distinct()).scalars()
+                mine = [n for n in named if n == stream or _partition_of(n, stream)]
+                condition = and_(condition, c_.stream.in_(mine))
             if days is not None:
                 newest = c.execute(select(func.max(c_.raised_at)).where(condition)).scalar()
                 if newest is None:
