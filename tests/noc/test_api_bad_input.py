@@ -341,3 +341,40 @@ def test_huge_attributes_are_cut_said_and_counted_never_the_alarm(client: TestCl
     assert len(wide["attributes"]) == 100  # the first 99, and what was left out
     assert wide["attributes"]["k98"] == "v" and "k99" not in wide["attributes"]
     assert wide["attributes"]["allo_cut"] == "51 attributes beyond the first 99 left out"
+
+
+def test_a_reader_that_saw_no_event_yet_resumes_from_where_it_connected(tmp_path: Path) -> None:
+    """The first thing a stream says is its position: a console that reconnects before
+    any event came (a proxy's idle timeout, a restart) still gets what happened between."""
+    engine = NocEngine(
+        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
+    )
+
+    class Connected:
+        async def is_disconnected(self) -> bool:
+            return False
+
+    async def first_chunk() -> str:
+        response = await incident_stream(Connected(), engine)  # type: ignore[arg-type]
+        async for chunk in response.body_iterator:
+            return str(chunk)
+        return ""
+
+    async def resumed(last: str) -> list[str]:
+        response = await incident_stream(
+            Connected(),  # type: ignore[arg-type]
+            engine,
+            max_events=3,
+            last_event_id=last,
+        )
+        return [str(chunk) async for chunk in response.body_iterator]
+
+    preamble = asyncio.run(asyncio.wait_for(first_chunk(), 10))
+    position = next(line for line in preamble.splitlines() if line.startswith("id: "))
+    assert position == f"id: {engine.epoch}-{engine.version}"
+    for number in range(3):  # while the reader is away
+        engine._emit({"type": "silence", "number": number})
+    chunks = asyncio.run(asyncio.wait_for(resumed(position.removeprefix("id: ")), 10))
+    events = [c for c in chunks if c.startswith("id: ")]
+    assert [e.splitlines()[1] for e in events] == ["event: silence"] * 3
+    assert "id: " not in chunks[0]  # a resumed reader keeps its own position

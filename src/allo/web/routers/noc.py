@@ -249,6 +249,13 @@ async def incident_stream(
         resume = _event_id(last_event_id)
         if resume is not None:
             epoch, since = resume
+    # a reader that starts from now is given its position at once: one that reconnects
+    # before any event came then resumes from it (or is told to resync), instead of
+    # starting from now again and missing what happened in between; the events made
+    # before it subscribes are replayed from the history
+    fresh = since is None
+    if since is None:
+        since, epoch = engine.version, engine.epoch
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
     overflowed = asyncio.Event()
@@ -266,7 +273,8 @@ async def incident_stream(
 
     async def events() -> AsyncIterator[str]:
         try:
-            yield f"retry: 3000\n: connected at version {engine.version}\n\n"
+            position = f"id: {engine.epoch}-{since}\n" if fresh else ""
+            yield f"retry: 3000\n{position}: connected at version {engine.version}\n\n"
             sent = 0
             while max_events is None or sent < max_events:
                 if overflowed.is_set():
