@@ -198,3 +198,4 @@ def test_a_cycle_is_found_and_named() -> None:
     assert chain.cycle() is None and chain.cycle_warning("g") is None
     both = CausalGraph.from_matrix(np.array([[0, 1], [1, 0]]))
     assert both.cycle() in (["0", "1", "0"], ["1", "0", "1"])
+    assert CausalGraph.from_matrix(np.array([[1, 1], [0, 0]])).cycle() is None  # a repeat

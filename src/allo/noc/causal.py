@@ -96,7 +96,8 @@ class CausalGraph:
         sources of a graph say so to the operator (``graph_cycle``)."""
         children: dict[str, list[str]] = {}
         for edge in self.edges:
-            children.setdefault(edge.cause, []).append(edge.effect)
+            if edge.cause != edge.effect:  # a type after itself is a repeat: deduplication's
+                children.setdefault(edge.cause, []).append(edge.effect)
         state: dict[str, int] = {}  # 1: on the current path, 2: done
         for start in children:
             if start in state:
