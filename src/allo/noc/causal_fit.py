@@ -302,10 +302,13 @@ def em_each(
     """
     out = np.empty(len(candidates))
     block = max(1, _EACH_CELLS // max(rows.shape[0] * hops, 1))
+    shared = dense(rows, base)  # n x b: the columns every model has
     for start in range(0, len(candidates), block):
         chunk = candidates[start : start + block]
+        columns = chunk[:, None] * hops + np.arange(hops)  # m x hops
+        own = [dense(rows, columns[:, h]) for h in range(hops)]  # hops arrays of n x m
         out[start : start + len(chunk)] = _em_block(
-            rows, base, chunk, hops, comp, exposure, iterations
+            shared, own, comp[base], comp[columns], exposure, iterations
         )
     return out
 
@@ -314,23 +317,20 @@ _EACH_CELLS = 2_000_000  # feature cells of one em_each block (about 16 MB each 
 
 
 def _em_block(
-    rows: Features,
-    base: np.ndarray,
-    candidates: np.ndarray,
-    hops: int,
-    comp: np.ndarray,
+    shared: np.ndarray,
+    own: list[np.ndarray],
+    comp_shared: np.ndarray,
+    comp_own: np.ndarray,
     exposure: float,
     iterations: int,
 ) -> np.ndarray:
-    count = rows.shape[0]
-    shared = dense(rows, base)  # n x b: the columns every model has
-    columns = candidates[:, None] * hops + np.arange(hops)  # m x hops
-    own = [dense(rows, columns[:, h]) for h in range(hops)]  # hops arrays of n x m
-    comp_shared, comp_own = comp[base], comp[columns]
+    """:func:`em` of ``m`` models at once: columns ``shared`` (n x b) in all of them, and
+    model ``k``'s own column ``own[h][:, k]`` per hop ``h``; one log-likelihood each."""
+    count, hops = len(shared), len(own)
     start = 0.5 * count / (comp_shared.size + hops)
-    mu = np.full(len(candidates), 0.5 * count / exposure)
+    mu = np.full(len(comp_own), 0.5 * count / exposure)
     alpha_shared = np.repeat(
-        np.where(shared.any(axis=0), start / comp_shared, 0.0)[:, None], len(candidates), axis=1
+        np.where(shared.any(axis=0), start / comp_shared, 0.0)[:, None], len(comp_own), axis=1
     )  # b x m
     alpha_own = np.where(
         np.stack([o.any(axis=0) for o in own], axis=1), start / comp_own, 0.0
