@@ -95,6 +95,13 @@ class StorageError(RuntimeFailure):
     """The store could not be read or written."""
 
 
+class EngineBusyError(RuntimeFailure):
+    """Another process runs the engine of this NOC stream (see :mod:`allo.noc.owner`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 class BrokerError(RuntimeFailure):
     """The stream broker is unreachable, refuses us, or is in a state we cannot use."""
 

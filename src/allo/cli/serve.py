@@ -88,6 +88,12 @@ def serve(
     if workers > 1:
         # the workers inherit it; an operator's own value wins
         os.environ.setdefault(THREADS_VARIABLE, str(worker_threads(workers)))
+        console.print(
+            "[yellow]note:[/yellow] the NOC engine runs in one worker only (the first asked "
+            "for it); NOC requests that reach another worker get a 503. Serve the NOC with "
+            "--workers 1, or send alarms through the broker (allo noc consume).",
+            highlight=False,
+        )
     console.print(f"Allo is listening on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(
         "allo.cli.serve:app_factory",

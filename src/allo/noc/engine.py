@@ -40,6 +40,7 @@ from allo.errors import InvalidInputError
 from allo.noc.incidents import build_incident
 from allo.noc.known_ids import KnownIds
 from allo.noc.maintenance import MaintenanceIncidents
+from allo.noc.owner import StreamLock
 from allo.noc.pipeline import Flow, Pipeline, PipelineConfig, build_pipeline
 from allo.noc.silences import MaintenanceWindow, Matcher, Silence, window_for
 from allo.noc.sources.base import InputReport, screened
@@ -155,6 +156,7 @@ class NocEngine:
         config: PipelineConfig | None = None,
         inhibit_rules: Sequence[Any] = (),
         history: int = 2000,
+        lock: StreamLock | None = None,
     ) -> None:
         check_stream(stream)
         self.store = store
@@ -187,6 +189,8 @@ class NocEngine:
         # names this engine's versions: they start again at 0 in another process or after
         # a restart, where a client's version would name other events
         self.epoch = secrets.token_hex(4)
+        # held while this engine runs its stream: another process may not (allo.noc.owner)
+        self.lock = lock
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -207,6 +211,8 @@ class NocEngine:
 
     def _load(self) -> None:
         """:meth:`warm_up`'s work; one that fails half-way is forgotten there."""
+        if self.lock is not None:
+            self.lock.acquire()  # before anything is read: another process may be writing
         self.store.migrate()
         self.pipeline = build_pipeline(
             self.clock,
@@ -255,8 +261,11 @@ class NocEngine:
             raise
 
     def close(self) -> None:
-        """Release the store (open incidents stay pending, rebuilt by the next start)."""
+        """Release the store and the stream (open incidents stay pending, rebuilt by the
+        next start)."""
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def _ready(self) -> Pipeline:
         if self.pipeline is None:

@@ -35,6 +35,7 @@ from allo.domain.alarms import Alarm
 from allo.errors import InvalidInputError
 from allo.noc.engine import NocEngine
 from allo.noc.group_commit import GroupCommitter
+from allo.noc.owner import StreamLock
 from allo.noc.silences import Matcher
 from allo.noc.sources import parse_alarm_payload, parse_alertmanager
 from allo.noc.sources.base import MAX_NAME_CHARS, InputReport, valid_unicode
@@ -79,6 +80,7 @@ def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
         stream="live",
         topology=topology,
         graph=graph,
+        lock=StreamLock(folder / "live.lock"),  # one worker runs it (allo.noc.owner)
     )
     warning = graph.cycle_warning("graph.json") if graph is not None else None
     if warning is not None:  # shown in /v1/noc/status with the input problems
