@@ -46,6 +46,7 @@ def test_serve_passes_workers_to_uvicorn(env: Path, monkeypatch: pytest.MonkeyPa
     assert (seen["port"], seen["workers"], seen["access_log"]) == (8123, 2, False)
     # the workers inherit their share of the cores for ONNX Runtime
     assert seen["threads"] == str(worker_threads(2))
+    assert "NOC engine runs in one worker only" in " ".join(result.output.split())
 
 
 def test_an_operators_onnx_threads_win(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
