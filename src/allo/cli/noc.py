@@ -109,7 +109,7 @@ def _history(
     return rows, InputReport(), label + (f", last {days:g} days" if days is not None else "")
 
 
-def load_graph(path: Path, report: InputReport) -> CausalGraph:
+def _load_graph(path: Path, report: InputReport) -> CausalGraph:
     """The graph file at ``path``; a cycle in it is reported (``graph_cycle``)."""
     from allo.noc.causal import CausalGraph
 
@@ -129,7 +129,7 @@ def _graph_for(
     from allo.noc.causal import HawkesLearner
 
     if path is not None:
-        graph = load_graph(path, report)
+        graph = _load_graph(path, report)
         kinds = {a.alarm_type for a in rows}
         if graph.edges and not any(e.cause in kinds or e.effect in kinds for e in graph.edges):
             report.add(
@@ -384,7 +384,7 @@ def ingest(
         started = time.perf_counter()
         source = open_source(alarms)
         rows: list[Alarm] | None = None
-        learned = load_graph(graph, source.report) if graph is not None else None
+        learned = _load_graph(graph, source.report) if graph is not None else None
         if learned is None or topology is not None:
             rows = list(source)
         topo = _topology(topology, rows or [], source.report)
