@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from allo.cli.common import console, knowledge_base, settings
+from allo.cli.common import console, handle_errors, knowledge_base, settings
 from allo.cli.ingest import print_report
 
 if TYPE_CHECKING:
@@ -112,4 +112,30 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000, workers: Workers = 1) -> N
         with console.status("Loading the demo knowledge base (first run embeds ~50 articles)…"):
             report = kb.load_demo()
         print_report(report)
+    _demo_noc(host, port)
     serve(host=host, port=port, workers=workers)
+
+
+def _demo_noc(host: str, port: int) -> None:
+    """Seed the NOC console with the demo network (allo.noc.demo) and give it a token."""
+    import secrets
+
+    from allo.clock import SystemClock
+    from allo.noc.demo import seed
+
+    config = settings()
+    with handle_errors(), console.status("Simulating the demo network's alarms…"):
+        network = seed(config.resolved_database_url, config.data_dir / "noc", SystemClock())
+    if not network.skipped:
+        console.print(
+            f"NOC demo: {network.alarms} alarms of a fictional network → {network.incidents} "
+            f"incidents ({network.edges} causal edges learned)",
+            highlight=False,
+        )
+    if config.noc_token is None and not config.noc_operators:
+        # the console needs a token; a fresh one for this run, never a fixed one
+        os.environ["ALLO_NOC_TOKEN"] = secrets.token_urlsafe(12)
+        console.print(
+            f"NOC console: http://{host}:{port}/noc  (token: {os.environ['ALLO_NOC_TOKEN']})",
+            highlight=False,
+        )
