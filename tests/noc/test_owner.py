@@ -101,3 +101,44 @@ def test_a_second_server_worker_answers_503_with_what_to_do(settings: Settings) 
             assert "allo serve --workers 1" in busy.json()["error"]["message"]
     with TestClient(create_app(settings), headers=OPERATOR) as after:  # both stopped
         assert after.get("/v1/incidents").json()["total"] == 1
+
+
+def test_a_closed_engine_used_again_asks_for_the_stream_again(tmp_path: Path) -> None:
+    first, second = engine(tmp_path), engine(tmp_path)
+    first.ingest([Alarm("a1", "r1", "T", NOW - 10, row=0)])
+    first.close()  # e.g. the app's shutdown, then a late request
+    second.ingest([Alarm("b1", "r2", "T", NOW - 5, row=0)])
+    with pytest.raises(EngineBusyError):
+        first.ingest([Alarm("a2", "r1", "T", NOW - 1, row=1)])  # never two writers
+    assert second.store.counts("live")["alarms"] == 2
+    second.close()
+    first.ingest([Alarm("a2", "r1", "T", NOW - 1, row=1)])  # its turn again
+    assert first.store.counts("live")["alarms"] == 3
+    first.close()
+
+
+def test_the_lock_holds_even_when_its_pid_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    mine = StreamLock(tmp_path / "live.lock")
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", disk_full)
+        mine.acquire()
+    assert mine.held
+    with pytest.raises(EngineBusyError):
+        StreamLock(tmp_path / "live.lock").acquire()
+    mine.release()
+    other = StreamLock(tmp_path / "live.lock")
+    other.acquire()  # released for good: nothing leaked
+    assert other.held
+    other.release()
+
+
+def test_a_folder_that_cannot_hold_the_lock_runs_the_engine_unguarded(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("a file", encoding="utf-8")
+    lock = StreamLock(tmp_path / "not-a-folder" / "live.lock")
+    lock.acquire()  # logged, not raised: a read-only data folder worked before the lock
+    assert lock.unavailable and not lock.held

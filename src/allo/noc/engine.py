@@ -262,10 +262,13 @@ class NocEngine:
 
     def close(self) -> None:
         """Release the store and the stream (open incidents stay pending, rebuilt by the
-        next start)."""
-        self.store.close()
-        if self.lock is not None:
-            self.lock.release()
+        next start). The engine forgets what it held: used again, it warms up again, and
+        takes the stream again first, or is told another process has it."""
+        with self._lock:
+            self._forget()
+            self.store.close()
+            if self.lock is not None:
+                self.lock.release()
 
     def _ready(self) -> Pipeline:
         if self.pipeline is None:

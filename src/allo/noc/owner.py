@@ -14,10 +14,13 @@ restart does.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 
 from allo.errors import EngineBusyError
+
+logger = logging.getLogger(__name__)
 
 
 class StreamLock:
@@ -26,6 +29,7 @@ class StreamLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self.unavailable = False  # no lock file can be made there (see _open)
 
     @property
     def held(self) -> bool:
@@ -33,10 +37,11 @@ class StreamLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`EngineBusyError` when another engine holds it."""
-        if self._fd is not None:
+        if self._fd is not None or self.unavailable:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
+        if fd is None:
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,9 +52,32 @@ class StreamLock:
                 "one process, so serve the NOC with `allo serve --workers 1`, or send "
                 "alarms through the broker (`allo noc publish` / `allo noc consume`)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        self._fd = fd  # held from here, whatever happens to the pid below
+        try:  # who holds it, for the message of the others; a write may fail (disk full)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass
+
+    def _open(self) -> int | None:
+        """The lock file, read-write (created), else read-only (enough for ``flock``), else
+        ``None``: a data folder that cannot hold it (read-only, another user's) runs the
+        engine unguarded, as before the lock existed, and says so once in the log."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            pass
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            self.unavailable = True
+            logger.warning(
+                "no lock file at %s (%s): the NOC engine runs without the one-process guard",
+                self.path,
+                type(exc).__name__,
+            )
+            return None
 
     def release(self) -> None:
         if self._fd is not None:

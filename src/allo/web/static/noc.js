@@ -54,9 +54,12 @@
     const response = await fetch(url, options);
     if (response.status === 401 || response.status === 503) {
       const data = await response.json().catch(() => ({}));
+      const message = data.error ? data.error.message : String(response.status);
+      // another server process runs the NOC engine: the token is fine, say why and stay
+      if (data.error && data.error.type === "EngineBusyError") throw new Error(message);
       signOut(response.status === 401 ? "Jeton refusé : saisissez le jeton opérateur NOC."
         : "Console NOC non configurée : définissez ALLO_NOC_TOKEN ou ALLO_NOC_OPERATORS sur le serveur.");
-      throw new Error(data.error ? data.error.message : String(response.status));
+      throw new Error(message);
     }
     if (response.status === 204) return null;
     const data = await response.json();
@@ -299,7 +302,15 @@
         const headers = { Accept: "text/event-stream", "X-NOC-Token": token() };
         if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
         const response = await fetch("/v1/incidents/stream", { headers: headers, signal: controller.signal });
-        if (response.status === 401 || response.status === 503) { signOut("Jeton refusé."); return; }
+        if (response.status === 401) { signOut("Jeton refusé."); return; }
+        if (response.status === 503) {
+          const data = await response.json().catch(() => ({}));
+          if (!(data.error && data.error.type === "EngineBusyError")) {
+            signOut("Console NOC non configurée sur le serveur."); return;
+          }
+          say("Flux en direct indisponible ici : " + data.error.message);
+          throw new Error("503");  // another server process runs the engine: retry later
+        }
         if (!response.ok || !response.body) throw new Error(String(response.status));
         badge.textContent = "en direct"; badge.className = "live on";
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
