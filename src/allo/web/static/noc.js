@@ -33,6 +33,9 @@
     return new Date(epoch * 1000).toLocaleString("fr-FR");
   }
   function say(text) { status.textContent = text; }
+  // a request that failed because the console signed out (a refused token) leaves the
+  // sign-out message in place: it says what to do, the request's error does not
+  function fail(error) { if (!$("noc-desk").hidden) say("Erreur : " + error.message); }
 
   function token() {
     try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (error) { return memoryToken; }
@@ -126,7 +129,7 @@
         upsert(updated);
         if (selected === id) show(id);
         say(verb === "ack" ? "Incident acquitté." : "Incident résolu.");
-      } catch (error) { say("Erreur : " + error.message); button.disabled = false; }
+      } catch (error) { fail(error); button.disabled = false; }
     });
     return button;
   }
@@ -146,7 +149,7 @@
       $("page").textContent = data.total ? (offset + 1) + "–" + Math.min(offset + PAGE, data.total) + " sur " + data.total : "aucun incident";
       $("prev").disabled = offset === 0;
       $("next").disabled = offset + PAGE >= data.total;
-    } catch (error) { say("Erreur : " + error.message); }
+    } catch (error) { fail(error); }
   }
   async function counts() {
     try {
@@ -191,7 +194,7 @@
       }
       membersShown = offsetMembers + data.members.length;
       $("more-members").hidden = membersShown >= data.members_total;
-    } catch (error) { say("Erreur : " + error.message); }
+    } catch (error) { fail(error); }
   }
 
   async function loadSilences() {
@@ -207,7 +210,7 @@
         button.type = "button";
         button.addEventListener("click", async () => {
           try { await api("DELETE", "/v1/silences/" + encodeURIComponent(s.id)); await loadSilences(); load(); }
-          catch (error) { say("Erreur : " + error.message); }
+          catch (error) { fail(error); }
         });
         item.appendChild(document.createTextNode(" "));
         item.appendChild(button);
@@ -226,7 +229,7 @@
       button.type = "button";
       button.addEventListener("click", async () => {
         try { await api("DELETE", "/v1/maintenance/" + encodeURIComponent(w.id)); await loadWindows(); }
-        catch (error) { say("Erreur : " + error.message); }
+        catch (error) { fail(error); }
       });
       item.appendChild(document.createTextNode(" "));
       item.appendChild(button);
@@ -252,7 +255,7 @@
       event.target.reset();
       say("Silence créé.");
       await loadSilences(); load();
-    } catch (error) { say("Erreur : " + error.message); }
+    } catch (error) { fail(error); }
   });
   $("maintenance-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -267,7 +270,7 @@
       event.target.reset();
       say("Fenêtre de maintenance créée.");
       await loadWindows();
-    } catch (error) { say("Erreur : " + error.message); }
+    } catch (error) { fail(error); }
   });
   filters.addEventListener("submit", (event) => { event.preventDefault(); offset = 0; load(); });
   $("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(); });
