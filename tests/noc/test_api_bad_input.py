@@ -305,10 +305,11 @@ def test_a_reader_too_far_behind_has_its_stream_ended_not_thinned(tmp_path: Path
 
     async def read() -> list[str]:
         response = await incident_stream(Connected(), engine)  # type: ignore[arg-type]
-        chunks = []
+        stream = aiter(response.body_iterator)
+        chunks = [str(await anext(stream))]  # the reader is connected
         for number in range(10_001):  # one more than the reader's queue holds
             engine._emit({"type": "silence", "number": number})
-        async for chunk in response.body_iterator:
+        async for chunk in stream:
             chunks.append(str(chunk))
         return chunks
 
@@ -378,3 +379,19 @@ def test_a_reader_that_saw_no_event_yet_resumes_from_where_it_connected(tmp_path
     events = [c for c in chunks if c.startswith("id: ")]
     assert [e.splitlines()[1] for e in events] == ["event: silence"] * 3
     assert "id: " not in chunks[0]  # a resumed reader keeps its own position
+
+
+def test_a_stream_that_never_starts_leaves_no_listener(tmp_path: Path) -> None:
+    engine = NocEngine(
+        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
+    )
+
+    class Gone:
+        async def is_disconnected(self) -> bool:
+            return True
+
+    async def abandon() -> None:
+        await incident_stream(Gone(), engine)  # type: ignore[arg-type]  # never sent
+
+    asyncio.run(abandon())
+    assert engine._listeners == {}  # nothing called at every event for ever

@@ -271,9 +271,11 @@ async def incident_stream(
     def listener(version: int, event: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(put, (version, event))
 
-    token = engine.subscribe(listener, since=since, epoch=epoch)
-
     async def events() -> AsyncIterator[str]:
+        # subscribed only once the response starts: a client gone before that leaves no
+        # listener behind (the ``finally`` below would never run); what was emitted in
+        # between is replayed from ``since``
+        token = engine.subscribe(listener, since=since, epoch=epoch)
         try:
             position = f"id: {engine.epoch}-{since}\n" if fresh else ""
             yield f"retry: 3000\n{position}: connected at version {engine.version}\n\n"
