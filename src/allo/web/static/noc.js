@@ -300,6 +300,7 @@
     const controller = new AbortController();
     stream = controller;
     let retry = 3000;
+    let listening = false;
     while (stream === controller) {
       try {
         const headers = { Accept: "text/event-stream", "X-NOC-Token": token() };
@@ -316,6 +317,9 @@
         }
         if (!response.ok || !response.body) throw new Error(String(response.status));
         badge.textContent = "en direct"; badge.className = "live on";
+        // the lists were first read before the stream listened: read them once more now
+        // that it does, so that nothing that happened in between is missing
+        if (!listening) { listening = true; load(); counts(); }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
