@@ -47,6 +47,23 @@ def stored(client: TestClient) -> int:
     return int(client.get("/v1/noc/status").json()["counts"]["alarms"])
 
 
+def on_file(tmp_path: Path) -> NocEngine:
+    """A live engine on its own SQLite file (not started)."""
+    return NocEngine(
+        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
+    )
+
+
+class Reader:
+    """The request of an SSE reader, as the stream sees it: connected or gone."""
+
+    def __init__(self, connected: bool = True) -> None:
+        self.connected = connected
+
+    async def is_disconnected(self) -> bool:
+        return not self.connected
+
+
 def restarted(settings: Settings) -> NocEngine:
     engine = NocEngine(
         SqlNocStore(settings.resolved_database_url), ScriptedClock(NOW), stream="live"
@@ -94,9 +111,7 @@ def test_a_lone_surrogate_becomes_a_stored_stand_in(
 
 
 def test_a_bad_alarm_does_not_fail_the_others_of_its_step(tmp_path: Path) -> None:
-    engine = NocEngine(
-        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
-    )
+    engine = on_file(tmp_path)
     good = [alarm(f"g{i}", device=f"r{i}") for i in range(3)]
     bad = [alarm("bad", device="r\ud800")]
 
@@ -295,16 +310,10 @@ def test_a_rejected_value_is_not_echoed_whole(client: TestClient) -> None:
 def test_a_reader_too_far_behind_has_its_stream_ended_not_thinned(tmp_path: Path) -> None:
     """Events dropped silently would leave a console showing a wrong list for good; the
     stream ends instead, and the console reconnects and reads the list again."""
-    engine = NocEngine(
-        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
-    )
-
-    class Connected:
-        async def is_disconnected(self) -> bool:
-            return False
+    engine = on_file(tmp_path)
 
     async def read() -> list[str]:
-        response = await incident_stream(Connected(), engine)  # type: ignore[arg-type]
+        response = await incident_stream(Reader(), engine)  # type: ignore[arg-type]
         stream = aiter(response.body_iterator)
         chunks = [str(await anext(stream))]  # the reader is connected
         for number in range(10_001):  # one more than the reader's queue holds
@@ -347,23 +356,17 @@ def test_huge_attributes_are_cut_said_and_counted_never_the_alarm(client: TestCl
 def test_a_reader_that_saw_no_event_yet_resumes_from_where_it_connected(tmp_path: Path) -> None:
     """The first thing a stream says is its position: a console that reconnects before
     any event came (a proxy's idle timeout, a restart) still gets what happened between."""
-    engine = NocEngine(
-        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
-    )
-
-    class Connected:
-        async def is_disconnected(self) -> bool:
-            return False
+    engine = on_file(tmp_path)
 
     async def first_chunk() -> str:
-        response = await incident_stream(Connected(), engine)  # type: ignore[arg-type]
+        response = await incident_stream(Reader(), engine)  # type: ignore[arg-type]
         async for chunk in response.body_iterator:
             return str(chunk)
         return ""
 
     async def resumed(last: str) -> list[str]:
         response = await incident_stream(
-            Connected(),  # type: ignore[arg-type]
+            Reader(),  # type: ignore[arg-type]
             engine,
             max_events=3,
             last_event_id=last,
@@ -382,16 +385,10 @@ def test_a_reader_that_saw_no_event_yet_resumes_from_where_it_connected(tmp_path
 
 
 def test_a_stream_that_never_starts_leaves_no_listener(tmp_path: Path) -> None:
-    engine = NocEngine(
-        SqlNocStore(f"sqlite:///{tmp_path / 'noc.db'}"), ScriptedClock(NOW), stream="live"
-    )
-
-    class Gone:
-        async def is_disconnected(self) -> bool:
-            return True
+    engine = on_file(tmp_path)
 
     async def abandon() -> None:
-        await incident_stream(Gone(), engine)  # type: ignore[arg-type]  # never sent
+        await incident_stream(Reader(connected=False), engine)  # type: ignore[arg-type]  # never sent
 
     asyncio.run(abandon())
     assert engine._listeners == {}  # nothing called at every event for ever
