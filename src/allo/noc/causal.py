@@ -535,9 +535,7 @@ def _search_events(
         if not scores.fitted(effect):
             continue
         causes = [int(c) for c in np.flatnonzero(linked[:, effect])]
-        mask = np.zeros(n * hops, dtype=bool)
-        for t in (effect, *causes):
-            mask[t * hops : (t + 1) * hops] = True
+        mask = fit.type_columns((effect, *causes), n, hops)
         mu, alpha, loglik = fit.em(
             fit.dense(scores.rows[effect], mask), comp[mask], exposure, cfg.iterations
         )

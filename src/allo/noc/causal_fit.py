@@ -25,6 +25,7 @@ the span and scores the rest, which is how variants are compared without any tru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -282,6 +283,14 @@ def em(
     return mu, alpha, loglik
 
 
+def type_columns(types: Iterable[int], n_types: int, hops: int) -> np.ndarray:
+    """The feature columns of ``types`` (all their hops and time constants), as a mask."""
+    mask = np.zeros(n_types * hops, dtype=bool)
+    for t in types:
+        mask[t * hops : (t + 1) * hops] = True
+    return mask
+
+
 def em_each(
     rows: Features,
     base: np.ndarray,
@@ -396,10 +405,7 @@ def fit_effect(
     threshold = penalty * np.log(max(rows.shape[0], 2)) / 2 * hops
 
     def columns(types: set[int]) -> np.ndarray:
-        mask = np.zeros(n_types * hops, dtype=bool)
-        for t in types:
-            mask[t * hops : (t + 1) * hops] = True
-        return mask
+        return type_columns(types, n_types, hops)
 
     def fit(types: set[int], steps: int) -> tuple[float, np.ndarray, float]:
         key = (effect, frozenset(types), steps)

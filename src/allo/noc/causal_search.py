@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from allo.noc.causal_fit import MIN_EVENTS, Features, dense, em, em_each, present
+from allo.noc.causal_fit import (
+    MIN_EVENTS,
+    Features,
+    dense,
+    em,
+    em_each,
+    present,
+    type_columns,
+)
 
 
 @dataclass(slots=True)
@@ -113,10 +121,7 @@ class FamilyScores:
         return table
 
     def _mask(self, effect: int, parents: frozenset[int]) -> np.ndarray:
-        mask = np.zeros(self.n_types * self.hops, dtype=bool)
-        for t in (effect, *parents):
-            mask[t * self.hops : (t + 1) * self.hops] = True
-        return mask
+        return type_columns((effect, *parents), self.n_types, self.hops)
 
 
 def pairwise_gains(scores: FamilyScores) -> np.ndarray:
