@@ -114,9 +114,7 @@ def _load_graph(path: Path, report: InputReport) -> CausalGraph:
     from allo.noc.causal import CausalGraph
 
     graph = CausalGraph.load(path)
-    warning = graph.cycle_warning(str(path))
-    if warning is not None:
-        report.add("graph_cycle", -1, warning)
+    graph.report_cycle(str(path), report)
     return graph
 
 

@@ -303,9 +303,8 @@ def consume(
             graph=learned,
             history=0,
         )
-        warning = learned.cycle_warning(str(graph)) if learned is not None else None
-        if warning is not None:
-            engine.report.add("graph_cycle", -1, warning)
+        if learned is not None:
+            learned.report_cycle(str(graph), engine.report)
         consumer = PartitionConsumer(
             client,
             engine,

@@ -42,7 +42,7 @@ from allo.files import write_whole
 from allo.noc import causal_fit as fit
 from allo.noc.causal_fit import Events
 from allo.noc.causal_search import FamilyScores, search_graph
-from allo.noc.sources.base import shown
+from allo.noc.sources.base import InputReport, shown
 from allo.noc.topology import Topology, adjacency_matrix
 
 
@@ -128,6 +128,12 @@ class CausalGraph:
             f"{name} has a cycle ({names}): alarms of these types fold under each other in "
             "either order; remove an edge to name their root"
         )
+
+    def report_cycle(self, name: str, report: InputReport) -> None:
+        """Count :meth:`cycle_warning` in ``report`` as ``graph_cycle``, when there is one."""
+        warning = self.cycle_warning(name)
+        if warning is not None:
+            report.add("graph_cycle", -1, warning)
 
     def matrix(self, order: Sequence[str]) -> np.ndarray:
         """``M[i, j] == 1`` when ``order[i]`` causes ``order[j]`` (the PCIC DAG layout)."""

@@ -82,9 +82,8 @@ def engine_for(settings: Settings, clock: Clock | None = None) -> NocEngine:
         graph=graph,
         lock=StreamLock(folder / "live.lock"),  # one worker runs it (allo.noc.owner)
     )
-    warning = graph.cycle_warning("graph.json") if graph is not None else None
-    if warning is not None:  # shown in /v1/noc/status with the input problems
-        engine.report.add("graph_cycle", -1, warning)
+    if graph is not None:  # a cycle is shown in /v1/noc/status with the input problems
+        graph.report_cycle("graph.json", engine.report)
     return engine
 
 
